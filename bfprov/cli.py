@@ -1,0 +1,151 @@
+"""Command line: parse arguments, call a command, map errors to exit codes. Nothing else."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from bfprov import __version__
+
+app = typer.Typer(
+    name="bfprov",
+    help="Declarative provisioning of Betfair Exchange API bot-login client certificates.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ProfilesOpt = Annotated[
+    Path | None,
+    typer.Option("--profiles", help="profile file or directory [env BFPROV_PROFILES; default profiles/]",
+                 show_default=False),
+]
+AccountOpt = Annotated[
+    list[str] | None,
+    typer.Option("--account", help="only this account (repeatable)", show_default=False),
+]
+
+
+def _settings(profiles: Path | None):  # type: ignore[no-untyped-def]
+    from bfprov.settings import load_settings
+
+    return load_settings(profiles)
+
+
+@app.command()
+def validate(profiles: ProfilesOpt = None) -> None:
+    """Check the profiles; nothing else."""
+    from bfprov.commands.validate import validate as run
+
+    raise typer.Exit(run(_settings(profiles)))
+
+
+@app.command()
+def plan(
+    profiles: ProfilesOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="the plan as JSON")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="save the plan to FILE for `apply FILE`")] = None,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="exit 2 when changes are pending")
+    ] = False,
+) -> None:
+    """Observe the disk and show what apply would change."""
+    from bfprov.commands.plan import plan as run
+
+    raise typer.Exit(run(_settings(profiles), as_json=json_, out=out, detailed_exitcode=detailed_exitcode))
+
+
+@app.command()
+def apply(
+    plan_file: Annotated[Path | None, typer.Argument(help="a plan saved by `plan --out`")] = None,
+    profiles: ProfilesOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="skip the login checks")] = False,
+    account: AccountOpt = None,
+    prune: Annotated[bool, typer.Option("--prune", help="archive orphaned account directories")] = False,
+) -> None:
+    """Carry out the plan (with FILE, exactly that saved plan)."""
+    from bfprov.commands.apply import apply as run
+
+    raise typer.Exit(run(_settings(profiles), plan_file=plan_file, yes=yes, verify=not no_verify,
+                         accounts=account or [], prune=prune))
+
+
+@app.command()
+def promote(
+    accounts: Annotated[list[str], typer.Argument(help="accounts whose staged pair goes live")],
+    profiles: ProfilesOpt = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="promote without a login check: you vouch for the upload")
+    ] = False,
+) -> None:
+    """Make staged pairs live once their login works."""
+    from bfprov.commands.promote import promote as run
+
+    raise typer.Exit(run(_settings(profiles), accounts=accounts, verify=not no_verify))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a profile, for editors."""
+    from bfprov.commands.schema import schema as run
+
+    raise typer.Exit(run())
+
+
+@app.command()
+def init(profiles: ProfilesOpt = None) -> None:
+    """Write a commented starter profile."""
+    from bfprov.commands.init import init as run
+
+    raise typer.Exit(run(_settings(profiles)))
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"bfprov {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="show the version")
+    ] = False,
+) -> None:
+    """Declarative provisioning of Betfair Exchange API bot-login client certificates."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: exit 0 / 1 / 2 (plan --detailed-exitcode only) / 130."""
+    from bfprov import console
+    from bfprov.errors import BfprovError
+
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="bfprov", standalone_mode=False)
+    except BfprovError as exc:
+        console.error(str(exc))
+        return 1
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        console.error("aborted")
+        return 130
+    except click.ClickException as exc:
+        # Usage errors exit 1, never 2: 2 means "changes pending" for plan.
+        console.error(exc.format_message())
+        return 1
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

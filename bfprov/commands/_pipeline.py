@@ -1,0 +1,86 @@
+"""The shared first half of plan, apply and promote: profiles -> observed -> plan."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bfprov import console
+from bfprov.models import Output
+from bfprov.observe import observe
+from bfprov.planner import plan as make_plan
+from bfprov.profile import load_profiles
+
+if TYPE_CHECKING:
+    from bfprov.models import Desired
+    from bfprov.observe import Observed
+    from bfprov.planner import Plan
+    from bfprov.settings import Settings
+
+
+def load(settings: Settings) -> Desired:
+    """Load and validate the profiles, printing their warnings."""
+    desired = load_profiles(settings.profiles, settings)
+    for warning in desired.warnings:
+        console.warn(warning)
+    return desired
+
+
+def render_cnfs(desired: Desired) -> dict[str, str | None]:
+    """The openssl.cnf each account should have (None where cnf is not an output)."""
+    from bfprov.render import render_openssl_cnf, template_dirs
+
+    return {
+        t.name: render_openssl_cnf(t.account, template_dirs(t.templates))
+        if Output.CNF in t.account.outputs
+        else None
+        for t in desired.targets
+    }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Desired and observed state at one moment, and the plan between them."""
+
+    desired: Desired
+    observed: Observed
+    plan: Plan
+    cnf_texts: dict[str, str | None]
+    now: datetime
+
+    def desired_digest(self) -> str:
+        """A digest of the desired state (secret references, never secret values)."""
+        h = hashlib.sha256()
+        for t in self.desired.targets:
+            h.update(t.account.model_dump_json().encode())
+            h.update(f"{t.output_dir}\0{t.templates}\0".encode())
+            h.update((self.cnf_texts.get(t.name) or "").encode())
+        return h.hexdigest()
+
+
+def snapshot(desired: Desired, *, orphans: bool = True, now: datetime | None = None) -> Snapshot:
+    """Observe the disk and plan against it."""
+    now = now or datetime.now(UTC)
+    cnf_texts = render_cnfs(desired)
+    expected = {
+        name: hashlib.sha256(text.encode()).hexdigest() if text is not None else None
+        for name, text in cnf_texts.items()
+    }
+    observed = observe(desired, orphans=orphans)
+    return Snapshot(desired, observed, make_plan(desired, observed, now, expected), cnf_texts, now)
+
+
+def saved_plan(snap: Snapshot) -> dict[str, object]:
+    """The plan as saved by `plan --out`: no secret, no key material."""
+    data = snap.plan.to_json()
+    data["created_at"] = snap.now.isoformat(timespec="seconds")
+    data["desired_digest"] = snap.desired_digest()
+    data["observed"] = dict(sorted(snap.plan.digests.items()))
+    return data
+
+
+def dump_json(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

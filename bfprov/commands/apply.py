@@ -1,0 +1,230 @@
+"""`bfprov apply`: carry out the plan (or exactly a saved one)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TYPE_CHECKING, Any
+
+from bfprov import console
+from bfprov.commands._pipeline import load, saved_plan, snapshot
+from bfprov.errors import BfprovError
+from bfprov.executor import Inputs, Outcome, execute
+from bfprov.models import Output
+from bfprov.planner import Action, NewPair, Promote, WriteDerived
+from bfprov.secret import reveal
+from bfprov.store import apply_lock, archive_orphan
+from bfprov.views import plan_text
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from pydantic import SecretStr
+
+    from bfprov.commands._pipeline import Snapshot
+    from bfprov.models import Target
+    from bfprov.observe import ObservedAccount
+    from bfprov.planner import Change
+    from bfprov.settings import Settings
+
+def apply(
+    settings: Settings,
+    *,
+    plan_file: Path | None,
+    yes: bool,
+    verify: bool,
+    accounts: Sequence[str],
+    prune: bool = False,
+) -> int:
+    desired = load(settings).select(list(accounts))
+    with contextlib.ExitStack() as locks:
+        for output_dir in desired.output_dirs:
+            locks.enter_context(apply_lock(output_dir))
+        snap = snapshot(desired, orphans=not accounts)
+        if plan_file is not None:
+            _check_saved_plan(plan_file, snap)
+        plan = snap.plan
+        console.say(plan_text(plan))
+        actionable = [c for c in plan.changes if c.action is not Action.ORPHAN or prune]
+        if not actionable:
+            return 0
+        if not yes:
+            _confirm()
+        passwords = _p12_passwords(snap, actionable)
+        needs_login = any(c.needs_login for c in actionable)
+        check = _staged_check(settings) if verify and needs_login else None
+        outcomes = _run(snap, actionable, passwords, check)
+        for change in actionable:
+            if change.action is Action.ORPHAN:
+                parent = snap.observed.orphans[change.account]
+                moved = archive_orphan(parent, change.account)
+                console.say(f"Archived orphan {change.account} to {parent / moved}")
+    _report(snap, outcomes, verify)
+    return 0
+
+
+def _check_saved_plan(path: Path, snap: Snapshot) -> None:
+    """Refuse a saved plan if anything it looked at has changed since."""
+    try:
+        saved: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BfprovError(f"no saved plan at {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BfprovError(f"{path} is not a saved bfprov plan: {exc}") from None
+    if not isinstance(saved, dict) or saved.get("format_version") != 1 or "observed" not in saved:
+        raise BfprovError(f"{path} is not a saved bfprov plan (format_version 1)")
+    now = saved_plan(snap)
+    if saved.get("desired_digest") != now["desired_digest"]:
+        raise BfprovError(f"the saved plan {path} is stale: the profiles changed since; plan again")
+    old, new = saved["observed"], now["observed"]
+    assert isinstance(new, dict)
+    if old != new:
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        names = ", ".join(k.removeprefix("orphan:") for k in changed[:5])
+        raise BfprovError(
+            f"the saved plan {path} is stale: {names} changed on disk since; plan again"
+        )
+    actions = [(c["account"], c["action"]) for c in saved.get("changes", [])]
+    if actions != [(c.account, c.action.value) for c in snap.plan.changes]:
+        raise BfprovError(f"the saved plan {path} no longer matches what needs doing; plan again")
+
+
+def _confirm() -> None:
+    if not sys.stdin.isatty():
+        raise BfprovError("apply needs confirmation: run it on a terminal, or pass --yes")
+    import typer
+
+    if not typer.confirm("Apply these changes?", default=False):
+        raise BfprovError("apply cancelled; nothing was changed")
+
+
+def _writes_p12(change: Change, target: Target) -> bool:
+    if Output.P12 not in target.account.outputs:
+        return False
+    for step in change.steps:
+        if isinstance(step, NewPair) and not step.staged:
+            return True
+        if isinstance(step, WriteDerived) and Output.P12 in step.outputs:
+            return True
+        if isinstance(step, Promote):
+            return True
+    return False
+
+
+def _p12_passwords(snap: Snapshot, changes: list[Change]) -> dict[str, SecretStr]:
+    """Read every p12 password this apply needs, before the first write."""
+    targets = {t.name: t for t in snap.desired.targets}
+    out: dict[str, SecretStr] = {}
+    for change in changes:
+        target = targets.get(change.account)
+        if target is None or not _writes_p12(change, target):
+            continue
+        ref = target.account.p12.password
+        assert ref is not None
+        out[change.account] = reveal(ref, target.source.parent, f"{change.account}: p12.password")
+    return out
+
+
+def _staged_check(settings: Settings) -> Callable[[Target, ObservedAccount], bool]:
+    """The login check that gates promotion: True once the staged pair logged in."""
+    from bfprov.commands.verify import staged_login_check
+
+    return staged_login_check(settings)
+
+
+def _run(
+    snap: Snapshot,
+    changes: list[Change],
+    passwords: dict[str, SecretStr],
+    check: Callable[[Target, ObservedAccount], bool] | None,
+) -> list[Outcome]:
+    """Execute the changes, in parallel: key generation dominates and releases the GIL."""
+    targets = {t.name: t for t in snap.desired.targets}
+    jobs: list[Inputs] = []
+    for change in changes:
+        if change.action is Action.ORPHAN:
+            continue
+        target = targets[change.account]
+        observed = snap.observed.accounts[change.account]
+        promote = change.needs_login and check is not None and check(target, observed)
+        jobs.append(Inputs(
+            target=target,
+            observed=observed,
+            change=change,
+            now=snap.now,
+            cnf_text=snap.cnf_texts.get(change.account),
+            p12_password=passwords.get(change.account),
+            promote=promote,
+        ))
+    outcomes: list[Outcome] = []
+    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    with _progress(len(jobs)) as advance, ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(execute, job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                outcomes.append(future.result())
+                advance()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    order = {c.account: i for i, c in enumerate(changes)}
+    return sorted(outcomes, key=lambda o: order[o.account])
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Any:
+    if not console.stderr().is_terminal or total < 2:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console.stderr(), transient=True,
+    ) as progress:
+        task = progress.add_task("applying", total=total)
+        yield lambda: progress.advance(task)
+
+
+def _report(snap: Snapshot, outcomes: list[Outcome], verify: bool) -> None:
+    targets = {t.name: t for t in snap.desired.targets}
+    uploads: list[tuple[str, str, str]] = []
+    counts = {"created": 0, "staged": 0, "promoted": 0, "updated": 0, "pending": 0}
+    for o in outcomes:
+        target = targets[o.account]
+        url = target.account.jurisdiction.upload_url
+        if o.created:
+            counts["created"] += 1
+            uploads.append((o.account, str(target.directory / f"{target.account.stem}.crt"), url))
+        elif o.staged:
+            counts["staged"] += 1
+            uploads.append((o.account, o.staged, url))
+        elif o.promoted:
+            counts["promoted"] += 1
+        elif o.promotion_pending:
+            counts["pending"] += 1
+            crt = snap.observed.accounts[o.account].staged.crt
+            if crt is not None:
+                uploads.append((o.account, str(target.directory / crt.path), url))
+        else:
+            counts["updated"] += 1
+    console.say(
+        f"\nApply complete: {counts['created']} created, {counts['staged']} staged for rotation, "
+        f"{counts['promoted']} promoted, {counts['updated']} updated."
+    )
+    if uploads:
+        console.say("\nUpload each certificate on Betfair's website (Automated Betting Program "
+                    "Access -> Edit), logged in as the account:")
+        for account, crt, url in uploads:
+            console.say(f"  {account}: {crt}\n      at {url}")
+    if counts["pending"]:
+        how = ("run `bfprov apply` again after the upload (it logs in with the staged pair "
+               "and promotes it)" if verify else
+               "verification is off: after the upload, run `bfprov apply` (with login "
+               "verification) or `bfprov promote ACCOUNT --no-verify`")
+        console.say(f"\n{counts['pending']} staged pair(s) wait for their upload: {how}.")

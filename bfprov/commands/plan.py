@@ -1,0 +1,29 @@
+"""`bfprov plan`: observe the disk and show what apply would change."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bfprov import console
+from bfprov.commands._pipeline import dump_json, load, saved_plan, snapshot
+from bfprov.views import plan_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bfprov.settings import Settings
+
+
+def plan(settings: Settings, *, as_json: bool, out: Path | None, detailed_exitcode: bool) -> int:
+    snap = snapshot(load(settings))
+    if out is not None:
+        from bfprov.store import write_plan_file
+
+        write_plan_file(out, dump_json(saved_plan(snap)).encode())
+    if as_json:
+        console.raw(dump_json(snap.plan.to_json()))
+    else:
+        console.say(plan_text(snap.plan))
+        if out is not None:
+            console.note(f"Saved the plan to {out}; run `bfprov apply {out}` to carry it out.")
+    return 2 if detailed_exitcode and snap.plan.has_changes else 0

@@ -1,0 +1,209 @@
+"""Carries out one account's change, step by step, through the store.
+
+Computation (keys, certificates, PKCS#12) comes from `crypto`, bytes on disk from
+`observe`, every write goes through `store.AccountWriter`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bfprov import crypto
+from bfprov.models import Output
+from bfprov.observe import CNF_NAME, STAGED, dump_facts, read_bytes
+from bfprov.planner import (
+    MODES,
+    ArchiveFiles,
+    ArchiveOrphan,
+    Change,
+    FixModes,
+    NewPair,
+    Promote,
+    RemoveLeftovers,
+    WriteDerived,
+)
+from bfprov.store import AccountWriter
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from pydantic import SecretStr
+
+    from bfprov.models import Account, Target
+    from bfprov.observe import ObservedAccount
+
+ARCHIVE_KEEP = 3
+
+
+@dataclass
+class Outcome:
+    """What happened to one account."""
+
+    account: str
+    created: bool = False
+    staged: str | None = None  # path of the staged .crt to upload
+    promoted: bool = False
+    promotion_pending: bool = False
+    written: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What executing a change needs besides the disk."""
+
+    target: Target
+    observed: ObservedAccount
+    change: Change
+    now: datetime
+    cnf_text: str | None
+    p12_password: SecretStr | None
+    promote: bool  # the staged pair's login succeeded (or the operator vouches)
+
+
+def execute(inputs: Inputs) -> Outcome:
+    """Execute every step of the change, in order; save the record at the end."""
+    target, obs, change = inputs.target, inputs.observed, inputs.change
+    outcome = Outcome(account=target.name)
+    with AccountWriter(target.output_dir, target.name, obs.record) as w:
+        for step in change.steps:
+            if isinstance(step, RemoveLeftovers):
+                for path in step.paths:
+                    w.remove(path)
+            elif isinstance(step, ArchiveFiles):
+                w.archive(step.paths)
+            elif isinstance(step, FixModes):
+                for path, mode in step.modes:
+                    w.chmod(path, mode)
+            elif isinstance(step, WriteDerived):
+                assert obs.live.stem is not None
+                _rewrite_derived(w, inputs, obs.live.stem, step.outputs, outcome)
+            elif isinstance(step, NewPair):
+                _new_pair(w, inputs, step, outcome)
+            elif isinstance(step, Promote):
+                if step.resume or inputs.promote:
+                    _promote(w, inputs, outcome)
+                else:
+                    outcome.promotion_pending = True
+            elif isinstance(step, ArchiveOrphan):  # handled by the apply command
+                pass
+        w.prune_archive(ARCHIVE_KEEP)
+        w.save_record()
+    return outcome
+
+
+def _new_pair(w: AccountWriter, inputs: Inputs, step: NewPair, outcome: Outcome) -> None:
+    account = inputs.target.account
+    stem = account.stem
+    if step.reuse_key:
+        key_pem = read_bytes(inputs.target.directory / f"{stem}.key")
+        key = crypto.load_private_key(key_pem)
+    else:
+        key = crypto.generate_key(account.key.size)
+        key_pem = crypto.private_key_pem(key)
+    crt_pem = crypto.self_signed_certificate(key, account.subject, account.validity.days, inputs.now)
+    prefix = f"{STAGED}/" if step.staged else ""
+    if not step.reuse_key:
+        w.write(f"{prefix}{stem}.key", key_pem, MODES["key"], dump_facts(crypto.inspect_key(key_pem)))
+    # The key goes first: until the certificate lands there is a key without a
+    # certificate, never a certificate that does not match its key.
+    w.write(f"{prefix}{stem}.crt", crt_pem, MODES["crt"], dump_facts(crypto.inspect_certificate(crt_pem)))
+    outcome.written += [f"{prefix}{stem}.key", f"{prefix}{stem}.crt"]
+    if step.staged:
+        outcome.staged = str(inputs.target.directory / STAGED / f"{stem}.crt")
+        return
+    outcome.created = True
+    _write_derived(w, inputs, stem, key, key_pem, crt_pem, _wanted(account), outcome)
+
+
+def _wanted(account: Account) -> tuple[Output, ...]:
+    return tuple(o for o in account.outputs if o not in (Output.KEY, Output.CRT))
+
+
+def _rewrite_derived(
+    w: AccountWriter, inputs: Inputs, stem: str, outputs: tuple[Output, ...], outcome: Outcome
+) -> None:
+    directory = inputs.target.directory
+    key_pem = read_bytes(directory / f"{stem}.key")
+    crt_pem = read_bytes(directory / f"{stem}.crt")
+    key = crypto.load_private_key(key_pem) if Output.P12 in outputs or Output.CSR in outputs else None
+    _write_derived(w, inputs, stem, key, key_pem, crt_pem, outputs, outcome)
+
+
+def _write_derived(
+    w: AccountWriter,
+    inputs: Inputs,
+    stem: str,
+    key: rsa.RSAPrivateKey | None,
+    key_pem: bytes,
+    crt_pem: bytes,
+    outputs: tuple[Output, ...],
+    outcome: Outcome,
+) -> None:
+    account = inputs.target.account
+    cert = crypto.inspect_certificate(crt_pem)
+    for output in outputs:
+        if output is Output.PEM:
+            data = crypto.combined_pem(crt_pem, key_pem)
+            facts = {"cert": cert.fingerprint_sha256, "spki": cert.spki_sha256}
+            w.write(f"{stem}.pem", data, MODES["pem"], facts)
+            outcome.written.append(f"{stem}.pem")
+        elif output is Output.P12:
+            assert key is not None and inputs.p12_password is not None
+            password = inputs.p12_password.get_secret_value().encode()
+            data = crypto.pkcs12(key, crt_pem, password, account.p12.profile, account.name.encode())
+            facts = {"cert": cert.fingerprint_sha256, "profile": account.p12.profile}
+            w.write(f"{stem}.p12", data, MODES["p12"], facts)
+            outcome.written.append(f"{stem}.p12")
+        elif output is Output.CSR:
+            assert key is not None
+            data = crypto.csr_for_certificate(key, crt_pem)
+            w.write(f"{stem}.csr", data, MODES["csr"], dump_facts(crypto.inspect_csr(data)))
+            outcome.written.append(f"{stem}.csr")
+        elif output is Output.CNF:
+            assert inputs.cnf_text is not None
+            data = inputs.cnf_text.encode()
+            w.write(CNF_NAME, data, MODES["cnf"])
+            outcome.written.append(CNF_NAME)
+
+
+def _promote(w: AccountWriter, inputs: Inputs, outcome: Outcome) -> None:
+    """Make the staged pair live; the old generation goes to the archive.
+
+    Order matters for crash consistency: the live certificate leaves first, then the
+    live key; the staged key comes in, then the staged certificate. At every instant a
+    live certificate, if there is one, matches the live key.
+    """
+    obs = inputs.observed
+    live, staged = obs.live, obs.staged
+    old_stem = live.stem
+    if live.crt is not None:
+        w.archive([live.crt.path])
+    if live.key is not None and not _same_key(obs):
+        w.archive([live.key.path])
+    if old_stem is not None:
+        w.archive([f"{old_stem}.{ext}" for ext in ("pem", "p12", "csr")])
+    stem = staged.stem or inputs.target.account.stem
+    if staged.key is not None:
+        w.move(staged.key.path, f"{stem}.key")
+    if staged.crt is not None:
+        w.move(staged.crt.path, f"{stem}.crt")
+    w.remove_empty_dir(STAGED)
+    outcome.promoted = True
+    outcome.written += [f"{stem}.key", f"{stem}.crt"]
+    directory = inputs.target.directory
+    key_pem = read_bytes(directory / f"{stem}.key")
+    crt_pem = read_bytes(directory / f"{stem}.crt")
+    key = crypto.load_private_key(key_pem)
+    _write_derived(w, inputs, stem, key, key_pem, crt_pem, _wanted(inputs.target.account), outcome)
+
+
+def _same_key(obs: ObservedAccount) -> bool:
+    """An interrupted promotion already moved the staged key into place."""
+    return (
+        obs.staged.key is None
+        and obs.live.key_facts is not None
+        and obs.staged.crt_facts is not None
+        and obs.live.key_facts.spki_sha256 == obs.staged.crt_facts.spki_sha256
+    )

@@ -1,0 +1,421 @@
+"""Reads the output directories into `Observed` values: the only module that reads them.
+
+It never writes and never follows a symbolic link. Files bfprov wrote are recognised by
+their record (stat signature, then SHA-256) and their recorded facts reused; any other
+file is parsed and judged afresh.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from bfprov.errors import BfprovError
+from bfprov.records import RECORD_PATH, FileRecord, Record
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from bfprov.crypto import CertFacts, CsrFacts, KeyFacts
+    from bfprov.models import Desired, Target
+
+STAGED = "staged"
+ARCHIVE = "archive"
+CNF_NAME = "openssl.cnf"
+PAIR_STEM = re.compile(r"^client-(1024|2048)$")
+# What betfairlightweight picks up from a certs directory.
+WATCHED_SUFFIXES = (".crt", ".cert", ".key", ".pem")
+TEMP_FILE = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+LOCK_NAME = ".bfprov.lock"
+
+
+@dataclass(frozen=True)
+class FileState:
+    """One file as found: its stat signature and, when judged, what it holds."""
+
+    path: str  # relative to the account directory
+    regular: bool  # False for a symlink, a directory or anything else
+    mode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+    sha256: str | None = None
+    facts: dict[str, Any] | None = None  # parsed facts, or {"problem": "..."}
+
+    @property
+    def problem(self) -> str | None:
+        if not self.regular:
+            return f"{self.path} is not a regular file (symbolic links are not followed)"
+        if self.facts is not None and "problem" in self.facts:
+            return f"{self.path}: {self.facts['problem']}"
+        return None
+
+    def signature(self) -> tuple[object, ...]:
+        return (self.path, self.regular, self.mode, self.size, self.mtime_ns, self.ctime_ns, self.ino)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A key and certificate found together (live, at the top level, or staged)."""
+
+    stem: str | None
+    key: FileState | None
+    crt: FileState | None
+    key_facts: KeyFacts | None = None
+    crt_facts: CertFacts | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.key is None and self.crt is None
+
+    @property
+    def complete(self) -> bool:
+        return self.key is not None and self.crt is not None
+
+    @property
+    def matched(self) -> bool:
+        """Both halves readable and belonging together."""
+        return (
+            self.key_facts is not None
+            and self.crt_facts is not None
+            and self.key_facts.spki_sha256 == self.crt_facts.spki_sha256
+        )
+
+
+@dataclass(frozen=True)
+class ObservedAccount:
+    """Everything the planner needs to know about one account directory."""
+
+    name: str
+    directory: Path
+    exists: bool
+    dir_mode: int | None
+    live: Pair
+    staged: Pair
+    staged_dir_mode: int | None
+    derived: dict[str, FileState]  # by output: pem, p12, csr, cnf
+    strays: tuple[FileState, ...]
+    leftovers: tuple[str, ...]  # temporary files of an interrupted write
+    other_modes: dict[str, int] = field(default_factory=dict)  # .bfprov, archive dirs
+    record: Record | None = None
+    files: tuple[FileState, ...] = ()
+
+    def digest(self) -> str:
+        """A digest of everything observed, to tell whether a saved plan is stale."""
+        h = hashlib.sha256(self.name.encode())
+        h.update(repr((self.exists, self.dir_mode, self.staged_dir_mode)).encode())
+        for f in sorted(self.files, key=lambda f: f.path):
+            h.update(repr(f.signature()).encode())
+        h.update(repr(sorted(self.leftovers)).encode())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Observed:
+    accounts: dict[str, ObservedAccount]
+    orphans: dict[str, Path]  # directory name -> output_dir holding it
+
+    def digests(self) -> dict[str, str]:
+        out = {name: acc.digest() for name, acc in self.accounts.items()}
+        for name, parent in self.orphans.items():
+            out[f"orphan:{name}"] = str(parent)
+        return out
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return path.lstat()
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+
+
+def read_bytes(path: Path) -> bytes:
+    """Read a file without following a symbolic link at its last component."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BfprovError(f"{path} is a symbolic link; bfprov does not follow links") from None
+        raise BfprovError(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+def _inspect(kind: str, data: bytes) -> dict[str, Any]:
+    """Judge a file's content deeply. Costly: only for files not known from the record."""
+    from bfprov import crypto
+
+    try:
+        if kind == "key":
+            return _dump(crypto.inspect_key(data))
+        if kind == "crt":
+            return _dump(crypto.inspect_certificate(data))
+        if kind == "csr":
+            return _dump(crypto.inspect_csr(data))
+        if kind == "pem":
+            cert, key = crypto.inspect_combined_pem(data)
+            return {"cert": cert.fingerprint_sha256, "spki": key.spki_sha256}
+    except BfprovError as exc:
+        return {"problem": str(exc)}
+    # p12 cannot be opened without its password (read only when writing); cnf is
+    # compared by digest. Neither has facts of its own.
+    return {}
+
+
+def _dump(value: object) -> dict[str, Any]:
+    result: dict[str, Any] = TypeAdapter(type(value)).dump_python(value, mode="json")
+    return result
+
+
+def key_facts(facts: dict[str, Any] | None) -> KeyFacts | None:
+    from bfprov.crypto import KeyFacts
+
+    if not facts or "problem" in facts:
+        return None
+    return TypeAdapter(KeyFacts).validate_python(facts)
+
+
+def cert_facts(facts: dict[str, Any] | None) -> CertFacts | None:
+    from bfprov.crypto import CertFacts
+
+    if not facts or "problem" in facts:
+        return None
+    return TypeAdapter(CertFacts).validate_python(facts)
+
+
+def csr_facts(facts: dict[str, Any] | None) -> CsrFacts | None:
+    from bfprov.crypto import CsrFacts
+
+    if not facts or "problem" in facts:
+        return None
+    return TypeAdapter(CsrFacts).validate_python(facts)
+
+
+def _kind(name: str) -> str:
+    if name == CNF_NAME:
+        return "cnf"
+    return name.rsplit(".", 1)[-1]
+
+
+def _file_state(directory: Path, rel: str, st: os.stat_result, record: Record | None) -> FileState:
+    base = FileState(
+        path=rel,
+        regular=stat.S_ISREG(st.st_mode),
+        mode=stat.S_IMODE(st.st_mode),
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+        ino=st.st_ino,
+    )
+    if not base.regular:
+        return base
+    known = record.files.get(rel) if record else None
+    if known is not None and known.same_stat(st):
+        return _with(base, known.sha256, known.facts)
+    data = read_bytes(directory / rel)
+    digest = hashlib.sha256(data).hexdigest()
+    if known is not None and known.sha256 == digest:
+        return _with(base, digest, known.facts)
+    # Unknown to the records, or changed since bfprov wrote it: judge it afresh.
+    # A p12 bfprov cannot vouch for has no facts, so the planner rewrites it.
+    return _with(base, digest, _inspect(_kind(rel), data))
+
+
+def _with(base: FileState, sha: str, facts: dict[str, Any]) -> FileState:
+    return FileState(
+        path=base.path,
+        regular=base.regular,
+        mode=base.mode,
+        size=base.size,
+        mtime_ns=base.mtime_ns,
+        ctime_ns=base.ctime_ns,
+        ino=base.ino,
+        sha256=sha,
+        facts=facts,
+    )
+
+
+def _read_record(directory: Path) -> Record | None:
+    path = directory / RECORD_PATH
+    try:
+        data = read_bytes(path)
+    except BfprovError:
+        return None
+    try:
+        return Record.model_validate_json(data)
+    except ValidationError:
+        # A damaged record only costs a deeper look at every file.
+        return None
+
+
+def _listing(directory: Path) -> dict[str, os.stat_result]:
+    out: dict[str, os.stat_result] = {}
+    try:
+        with os.scandir(directory) as it:
+            for entry in it:
+                out[entry.name] = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError:
+        raise BfprovError(f"{directory} is not a directory") from None
+    except PermissionError:
+        raise BfprovError(f"cannot read {directory}: permission denied") from None
+    return out
+
+
+def _pick_stem(names: Iterable[str], preferred: str) -> str | None:
+    stems = {n.rsplit(".", 1)[0] for n in names if n.endswith((".key", ".crt"))}
+    if preferred in stems:
+        return preferred
+    others = sorted(s for s in stems if PAIR_STEM.match(s))
+    return others[-1] if others else None
+
+
+def _pair(directory: Path, prefix: str, listing: dict[str, os.stat_result], stem: str | None,
+          record: Record | None) -> tuple[Pair, list[FileState]]:
+    if stem is None:
+        return Pair(None, None, None), []
+    files: list[FileState] = []
+    key = crt = None
+    if (st := listing.get(f"{stem}.key")) is not None:
+        key = _file_state(directory, f"{prefix}{stem}.key", st, record)
+        files.append(key)
+    if (st := listing.get(f"{stem}.crt")) is not None:
+        crt = _file_state(directory, f"{prefix}{stem}.crt", st, record)
+        files.append(crt)
+    pair = Pair(
+        stem=stem,
+        key=key,
+        crt=crt,
+        key_facts=key_facts(key.facts) if key and key.regular else None,
+        crt_facts=cert_facts(crt.facts) if crt and crt.regular else None,
+    )
+    return pair, files
+
+
+def observe_account(target: Target) -> ObservedAccount:
+    """Observe one account directory."""
+    directory = target.directory
+    dst = _lstat(directory)
+    if dst is None:
+        empty = Pair(None, None, None)
+        return ObservedAccount(target.name, directory, False, None, empty, empty, None, {}, (), ())
+    if stat.S_ISLNK(dst.st_mode):
+        raise BfprovError(f"{directory} is a symbolic link; bfprov does not follow links")
+    if not stat.S_ISDIR(dst.st_mode):
+        raise BfprovError(f"{directory} exists and is not a directory")
+
+    record = _read_record(directory)
+    top = _listing(directory)
+    live_stem = _pick_stem(top, target.account.stem)
+    live, files = _pair(directory, "", top, live_stem, record)
+
+    staged_st = top.get(STAGED)
+    staged = Pair(None, None, None)
+    staged_mode = None
+    if staged_st is not None:
+        if not stat.S_ISDIR(staged_st.st_mode):
+            raise BfprovError(f"{directory / STAGED} is not a directory (symbolic links are not followed)")
+        staged_mode = stat.S_IMODE(staged_st.st_mode)
+        inner = _listing(directory / STAGED)
+        staged, staged_files = _pair(directory, f"{STAGED}/", inner,
+                                     _pick_stem(inner, target.account.stem), record)
+        files += staged_files
+        leftovers_staged = [f"{STAGED}/{n}" for n in inner if TEMP_FILE.match(n)]
+    else:
+        leftovers_staged = []
+
+    derived_stem = live_stem or target.account.stem
+    derived: dict[str, FileState] = {}
+    for kind, name in (("pem", f"{derived_stem}.pem"), ("p12", f"{derived_stem}.p12"),
+                       ("csr", f"{derived_stem}.csr"), ("cnf", CNF_NAME)):
+        if (st := top.get(name)) is not None:
+            derived[kind] = _file_state(directory, name, st, record)
+            files.append(derived[kind])
+
+    taken = {f.path for f in files}
+    strays = tuple(
+        FileState(n, stat.S_ISREG(st.st_mode), stat.S_IMODE(st.st_mode), st.st_size,
+                  st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        for n, st in sorted(top.items())
+        if n.endswith(WATCHED_SUFFIXES) and n not in taken
+    )
+    leftovers = tuple(sorted([n for n in top if TEMP_FILE.match(n)] + leftovers_staged))
+    other_modes = {
+        n: stat.S_IMODE(st.st_mode)
+        for n, st in top.items()
+        if n in (".bfprov", ARCHIVE) and stat.S_ISDIR(st.st_mode)
+    }
+    return ObservedAccount(
+        name=target.name,
+        directory=directory,
+        exists=True,
+        dir_mode=stat.S_IMODE(dst.st_mode),
+        live=live,
+        staged=staged,
+        staged_dir_mode=staged_mode,
+        derived=derived,
+        strays=strays,
+        leftovers=leftovers,
+        other_modes=other_modes,
+        record=record,
+        files=tuple(files) + strays,
+    )
+
+
+def find_orphans(desired: Desired) -> dict[str, Path]:
+    """Account-like directories in an output directory that no profile names."""
+    named: dict[Path, set[str]] = {}
+    for t in desired.targets:
+        named.setdefault(t.output_dir, set()).add(t.name)
+    orphans: dict[str, Path] = {}
+    for out in desired.output_dirs:
+        for name, st in sorted(_listing(out).items()):
+            if name.startswith(".") or not stat.S_ISDIR(st.st_mode):
+                continue
+            if name not in named.get(out, set()):
+                orphans[name] = out
+    return orphans
+
+
+def observe(desired: Desired, *, orphans: bool = True) -> Observed:
+    """Observe every account of the desired state (and, optionally, the orphans)."""
+    accounts = {t.name: observe_account(t) for t in desired.targets}
+    return Observed(accounts=accounts, orphans=find_orphans(desired) if orphans else {})
+
+
+def read_live_pair(target: Target, stem: str) -> tuple[bytes, bytes]:
+    """The live key and certificate bytes, for rewriting derived files."""
+    return (
+        read_bytes(target.directory / f"{stem}.key"),
+        read_bytes(target.directory / f"{stem}.crt"),
+    )
+
+
+def file_record(path: Path, facts: dict[str, Any], data: bytes) -> FileRecord:
+    """A record entry for a file just written with `data`."""
+    st = path.lstat()
+    return FileRecord(
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+        ino=st.st_ino,
+        sha256=hashlib.sha256(data).hexdigest(),
+        facts=facts,
+    )
+
+
+def dump_facts(value: object) -> dict[str, Any]:
+    """Facts as stored in records."""
+    return _dump(value)

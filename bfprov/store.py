@@ -1,0 +1,359 @@
+"""The only writer: atomic writes, modes, the apply lock, staging, archive and records.
+
+Everything happens relative to open directory descriptors with O_NOFOLLOW, so nothing
+is ever written through a symbolic link, and nothing outside the output directory.
+A file is written to a temporary name in its own directory (created 0600, so a key is
+never readable by others, not even for a moment), fsynced, then renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import stat
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock, Timeout
+
+from bfprov.errors import BfprovError
+from bfprov.observe import ARCHIVE, LOCK_NAME
+from bfprov.records import RECORD_DIR, RECORD_FILE, FileRecord, Record
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+DIR_MODE = 0o700
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _os_error(exc: OSError, what: str) -> BfprovError:
+    if exc.errno == errno.ELOOP or exc.errno == errno.ENOTDIR:
+        return BfprovError(f"{what} is a symbolic link or not a directory; bfprov does not follow links")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return BfprovError(f"cannot write {what}: {exc.strerror}")
+    if exc.errno == errno.ENOSPC:
+        return BfprovError(f"cannot write {what}: no space left on device")
+    return BfprovError(f"cannot write {what}: {exc.strerror}")
+
+
+def ensure_output_dir(path: Path) -> None:
+    """Create the output directory (0700) if it does not exist yet."""
+    try:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _os_error(exc, str(path)) from None
+    if not path.is_dir():
+        raise BfprovError(f"{path} is not a directory")
+
+
+@contextlib.contextmanager
+def apply_lock(output_dir: Path) -> Iterator[None]:
+    """Hold the output directory's lock; fail at once when another apply holds it.
+
+    The lock is an advisory flock on `.bfprov.lock`: the kernel drops it when its holder
+    dies, so a lock left by a killed process never blocks the next apply.
+    """
+    ensure_output_dir(output_dir)
+    path = output_dir / LOCK_NAME
+    lock = FileLock(str(path), timeout=0, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BfprovError(
+            f"another bfprov apply holds the lock {path}; wait for it to finish"
+        ) from None
+    except OSError as exc:
+        raise _os_error(exc, str(path)) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def utc_stamp(now: datetime | None = None) -> str:
+    """A UTC time for archive directory names, sortable as text."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+
+
+class AccountWriter:
+    """Writes inside one account directory; keeps its record up to date."""
+
+    def __init__(self, output_dir: Path, name: str, record: Record | None) -> None:
+        self.output_dir = output_dir
+        self.name = name
+        self.directory = output_dir / name
+        self._dirs: dict[str, int] = {}
+        self._stamp: str | None = None
+        self.files: dict[str, FileRecord] = dict(record.files) if record else {}
+        self.last_check = record.last_check if record else None
+        try:
+            root = os.open(output_dir, _DIR_FLAGS)
+        except OSError as exc:
+            raise _os_error(exc, str(output_dir)) from None
+        try:
+            self._dirs["."] = self._open_child(root, name, str(self.directory))
+        finally:
+            os.close(root)
+
+    # -- directories --------------------------------------------------------------------
+    @staticmethod
+    def _open_child(parent: int, name: str, what: str) -> int:
+        try:
+            os.mkdir(name, DIR_MODE, dir_fd=parent)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise _os_error(exc, what) from None
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            raise _os_error(exc, what) from None
+
+    def _dir(self, rel: str) -> int:
+        """The descriptor of a directory inside the account directory, created 0700."""
+        if rel in ("", "."):
+            return self._dirs["."]
+        if rel not in self._dirs:
+            parent, _, leaf = rel.rpartition("/")
+            if leaf in ("", ".", "..") or ".." in rel.split("/"):
+                raise BfprovError(f"refusing path {rel!r} inside {self.directory}")
+            self._dirs[rel] = self._open_child(self._dir(parent), leaf, f"{self.directory}/{rel}")
+        return self._dirs[rel]
+
+    def _split(self, rel: str) -> tuple[int, str]:
+        parent, _, leaf = rel.rpartition("/")
+        if leaf in ("", ".", ".."):
+            raise BfprovError(f"refusing path {rel!r} inside {self.directory}")
+        return self._dir(parent), leaf
+
+    def close(self) -> None:
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
+
+    def __enter__(self) -> AccountWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- files --------------------------------------------------------------------------
+    def write(self, rel: str, data: bytes, mode: int, facts: dict[str, Any] | None = None) -> None:
+        """Atomically replace `rel` with `data`, with exactly `mode`."""
+        import hashlib
+
+        dfd, leaf = self._split(rel)
+        tmp = f".{leaf}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600, dir_fd=dfd)
+        except OSError as exc:
+            raise _os_error(exc, f"{self.directory}/{rel}") from None
+        try:
+            try:
+                os.fchmod(fd, mode)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
+            raise _os_error(exc, f"{self.directory}/{rel}") from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
+            raise
+        os.fsync(dfd)
+        self._remember(rel, hashlib.sha256(data).hexdigest(), facts or {})
+
+    def _remember(self, rel: str, sha: str, facts: dict[str, Any]) -> None:
+        dfd, leaf = self._split(rel)
+        st = os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
+        self.files[rel] = FileRecord(size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                     ctime_ns=st.st_ctime_ns, ino=st.st_ino, sha256=sha,
+                                     facts=facts)
+
+    def _restat(self, rel: str) -> None:
+        """Refresh a record entry after a rename or chmod changed the stat signature."""
+        known = self.files.get(rel)
+        if known is not None:
+            self._remember(rel, known.sha256, known.facts)
+
+    def chmod(self, rel: str, mode: int) -> None:
+        """Set the mode of a file or directory without following a link."""
+        if rel == ".":
+            fd = self._dir(".")
+            os.fchmod(fd, mode)
+            return
+        dfd, leaf = self._split(rel)
+        try:
+            fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        except OSError as exc:
+            raise _os_error(exc, f"{self.directory}/{rel}") from None
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        self._restat(rel)
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename within the account directory (atomic, same file system)."""
+        sfd, sleaf = self._split(src)
+        dfd, dleaf = self._split(dst)
+        try:
+            os.replace(sleaf, dleaf, src_dir_fd=sfd, dst_dir_fd=dfd)
+        except OSError as exc:
+            raise _os_error(exc, f"{self.directory}/{dst}") from None
+        os.fsync(dfd)
+        if sfd != dfd:
+            os.fsync(sfd)
+        if src in self.files:
+            self.files[dst] = self.files.pop(src)
+            self._restat(dst)
+
+    def remove(self, rel: str) -> None:
+        dfd, leaf = self._split(rel)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(leaf, dir_fd=dfd)
+        self.files.pop(rel, None)
+
+    def remove_empty_dir(self, rel: str) -> None:
+        fd = self._dirs.pop(rel, None)
+        if fd is not None:
+            os.close(fd)
+        parent, _, leaf = rel.rpartition("/")
+        with contextlib.suppress(FileNotFoundError, OSError):
+            os.rmdir(leaf, dir_fd=self._dir(parent))
+
+    def exists(self, rel: str) -> bool:
+        dfd, leaf = self._split(rel)
+        try:
+            os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    # -- archive ------------------------------------------------------------------------
+    def archive_dir(self) -> str:
+        """This run's archive generation directory (one per account and apply)."""
+        if self._stamp is None:
+            base = utc_stamp()
+            stamp, n = base, 1
+            while self.exists(f"{ARCHIVE}/{stamp}"):
+                n += 1
+                stamp = f"{base}-{n}"
+            self._stamp = stamp
+        return f"{ARCHIVE}/{self._stamp}"
+
+    def archive(self, rels: tuple[str, ...] | list[str]) -> None:
+        """Move files into this run's archive generation, keeping their relative paths."""
+        for rel in rels:
+            if self.exists(rel):
+                self.move(rel, f"{self.archive_dir()}/{rel}")
+
+    def prune_archive(self, keep: int) -> None:
+        """Keep only the newest `keep` generations in the archive."""
+        if not self.exists(ARCHIVE):
+            return
+        afd = self._dir(ARCHIVE)
+        generations = sorted(
+            n for n in os.listdir(afd)
+            if stat.S_ISDIR(os.stat(n, dir_fd=afd, follow_symlinks=False).st_mode)
+        )
+        for old in generations[:-keep] if keep > 0 else generations:
+            shutil.rmtree(old, dir_fd=afd)
+            prefix = f"{ARCHIVE}/{old}/"
+            self.files = {k: v for k, v in self.files.items() if not k.startswith(prefix)}
+
+    # -- record -------------------------------------------------------------------------
+    def save_record(self) -> None:
+        """Write the account's record: only entries for files that still exist."""
+        self.files = {rel: rec for rel, rec in self.files.items() if self.exists(rel)}
+        record = Record(files=dict(sorted(self.files.items())), last_check=self.last_check)
+        data = record.model_dump_json(indent=1).encode()
+        self.write(f"{RECORD_DIR}/{RECORD_FILE}", data, 0o600)
+        # The record does not describe itself.
+        self.files.pop(f"{RECORD_DIR}/{RECORD_FILE}", None)
+
+
+def archive_orphan(output_dir: Path, name: str) -> str:
+    """Move an orphaned account directory out of the top level (never deleted)."""
+    try:
+        root = os.open(output_dir, _DIR_FLAGS)
+    except OSError as exc:
+        raise _os_error(exc, str(output_dir)) from None
+    try:
+        try:
+            os.mkdir(".orphans", DIR_MODE, dir_fd=root)
+        except FileExistsError:
+            pass
+        target = f".orphans/{name}-{utc_stamp()}"
+        st = os.stat(name, dir_fd=root, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            raise BfprovError(f"{output_dir / name} is not a directory")
+        os.rename(name, target, src_dir_fd=root, dst_dir_fd=root)
+        os.fsync(root)
+        return target
+    except OSError as exc:
+        raise _os_error(exc, str(output_dir / name)) from None
+    finally:
+        os.close(root)
+
+
+def write_file(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
+    """Atomically write a file outside any account directory (plan files, `init`)."""
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        dfd = os.open(parent, _DIR_FLAGS)
+    except OSError as exc:
+        raise _os_error(exc, str(parent)) from None
+    tmp = f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        if not overwrite and _exists_at(dfd, path.name):
+            raise BfprovError(f"{path} already exists; not overwriting it")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=dfd)
+        try:
+            os.fchmod(fd, mode)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        else:
+            # link() fails if the name exists: no race with another writer.
+            os.link(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+            os.unlink(tmp, dir_fd=dfd)
+        os.fsync(dfd)
+    except FileExistsError:
+        raise BfprovError(f"{path} already exists; not overwriting it") from None
+    except OSError as exc:
+        raise _os_error(exc, str(path)) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dfd)
+        os.close(dfd)
+
+
+def _exists_at(dfd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def write_plan_file(path: Path, data: bytes) -> None:
+    """Save a plan (it holds no secret and no key material)."""
+    write_file(path, data, 0o644, overwrite=True)
