@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from bfprov import __version__
@@ -132,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     except BfprovError as exc:
         console.error(str(exc))
         return 1
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         console.error("aborted")
         return 130
-    except click.ClickException as exc:
+    except typer.TyperException as exc:
         # Usage errors exit 1, never 2: 2 means "changes pending" for plan.
         console.error(exc.format_message())
         return 1
