@@ -200,7 +200,9 @@ class Subject(BaseModel):
     organizational_unit: Text64 | None = Field(None, description="OU")
     common_name: Text64 | None = Field(None, description="CN (required, at most 64 characters)")
     email_address: (
-        Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=128)] | None
+        # ASCII only: emailAddress is an IA5String, and openssl refuses anything else.
+        Annotated[str, StringConstraints(pattern=r"^[!-?A-~]+@[!-?A-~]+$", max_length=128)]
+        | None
     ) = Field(None, description="emailAddress")
 
     def merged(self, override: Subject) -> Subject:

@@ -173,6 +173,10 @@ def pair_problems(pair: Pair, account: Account, now: datetime, where: str) -> li
     want = subject_values(account.subject)
     if tuple(sorted(cf.subject)) != tuple(sorted(want)):
         problems.append(_subject_diff(cf.subject, want))
+    if not cf.issuer_is_subject:
+        problems.append(f"{where} certificate is not self-signed (its issuer is not its subject)")
+    elif not cf.self_signature_valid:
+        problems.append(f"{where} certificate's signature does not verify (damaged or tampered)")
     problems.extend(f"{where} certificate: {p}" for p in cf.extension_problems)
     if cf.signature_hash != "sha256":
         problems.append(f"{where} certificate is signed with {cf.signature_hash}, not SHA-256")

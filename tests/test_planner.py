@@ -573,3 +573,17 @@ def test_whole_plan_summary_and_orphans() -> None:
     orphan = data["changes"][1]
     assert orphan["action"] == "orphan" and orphan["requires_upload"] is False
     assert set(data["changes"][0]) == {"account", "action", "reasons", "requires_upload"}
+
+
+def test_a_certificate_whose_signature_fails_is_rotated() -> None:
+    cf = replace(cert_facts(), self_signature_valid=False)
+    change = run(healthy(live=pair(kf=key_facts(), cf=cf)))
+    assert change.action is Action.ROTATE
+    assert any("signature does not verify" in r for r in change.reasons)
+
+
+def test_a_certificate_issued_by_someone_else_is_rotated() -> None:
+    cf = replace(cert_facts(), issuer_is_subject=False, self_signature_valid=False)
+    change = run(healthy(live=pair(kf=key_facts(), cf=cf)))
+    assert change.action is Action.ROTATE
+    assert any("not self-signed" in r for r in change.reasons)

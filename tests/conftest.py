@@ -1,0 +1,107 @@
+"""Shared fixtures. RSA keys are slow to make: each size is generated once per session."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from bfprov import crypto
+from bfprov.models import Account
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+# --- keys ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def rsa_key_2048() -> rsa.RSAPrivateKey:
+    """One 2048-bit RSA key for the whole session."""
+    return crypto.generate_key(2048)
+
+
+@pytest.fixture(scope="session")
+def rsa_key_1024() -> rsa.RSAPrivateKey:
+    """One 1024-bit RSA key for the whole session."""
+    return crypto.generate_key(1024)
+
+
+@pytest.fixture(scope="session")
+def key_pem_2048(rsa_key_2048: rsa.RSAPrivateKey) -> bytes:
+    """`rsa_key_2048` as unencrypted PKCS#8 PEM."""
+    return crypto.private_key_pem(rsa_key_2048)
+
+
+# --- accounts --------------------------------------------------------------------------
+
+
+def _account(subject: dict[str, str] | None = None, **fields: Any) -> Account:
+    data: dict[str, Any] = {
+        "name": "alice",
+        "username": "alice@example.com",
+        "password": {"env": "P"},
+        "app_key": {"env": "A"},
+        "subject": subject if subject is not None else {"common_name": "alice bot"},
+    }
+    data.update(fields)
+    return Account.model_validate(data)
+
+
+@pytest.fixture
+def make_account() -> Callable[..., Account]:
+    """make_account(subject={...}, **fields): a validated Account, "alice" by default."""
+    return _account
+
+
+# --- the openssl command line ----------------------------------------------------------
+
+RunOpenssl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _run_openssl(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["openssl", *map(str, args)], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"openssl {' '.join(map(str, args))} failed:\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def openssl() -> RunOpenssl:
+    """openssl(*args, cwd=None): run the real openssl command; fails the test on error."""
+    return _run_openssl
+
+
+@pytest.fixture
+def betfair_procedure() -> Callable[[Path, str, bytes, int], tuple[bytes, bytes]]:
+    """betfair_procedure(dir, cnf_text, key_pem, days) -> (csr, crt) made by Betfair's guide.
+
+    Writes openssl.cnf and client-2048.key in `dir`, then runs, unchanged:
+    openssl req -new -config openssl.cnf -key client-2048.key -out client-2048.csr
+    openssl x509 -req -days N -in client-2048.csr -signkey client-2048.key
+        -out client-2048.crt -extfile openssl.cnf -extensions ssl_client
+    """
+
+    def run(directory: Path, cnf: str, key_pem: bytes, days: int = 365) -> tuple[bytes, bytes]:
+        (directory / "openssl.cnf").write_text(cnf, encoding="utf-8")
+        (directory / "client-2048.key").write_bytes(key_pem)
+        _run_openssl(
+            "req", "-new", "-config", "openssl.cnf", "-key", "client-2048.key",
+            "-out", "client-2048.csr", cwd=directory,
+        )  # fmt: skip
+        _run_openssl(
+            "x509", "-req", "-days", str(days), "-in", "client-2048.csr",
+            "-signkey", "client-2048.key", "-out", "client-2048.crt",
+            "-extfile", "openssl.cnf", "-extensions", "ssl_client", cwd=directory,
+        )  # fmt: skip
+        return (directory / "client-2048.csr").read_bytes(), (
+            directory / "client-2048.crt"
+        ).read_bytes()
+
+    return run
