@@ -21,8 +21,11 @@ app = typer.Typer(
 
 ProfilesOpt = Annotated[
     Path | None,
-    typer.Option("--profiles", help="profile file or directory [env BFPROV_PROFILES; default profiles/]",
-                 show_default=False),
+    typer.Option(
+        "--profiles",
+        help="profile file or directory [env BFPROV_PROFILES; default profiles/]",
+        show_default=False,
+    ),
 ]
 AccountOpt = Annotated[
     list[str] | None,
@@ -48,7 +51,9 @@ def validate(profiles: ProfilesOpt = None) -> None:
 def plan(
     profiles: ProfilesOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="the plan as JSON")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="save the plan to FILE for `apply FILE`")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="save the plan to FILE for `apply FILE`")
+    ] = None,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="exit 2 when changes are pending")
     ] = False,
@@ -56,7 +61,9 @@ def plan(
     """Observe the disk and show what apply would change."""
     from bfprov.commands.plan import plan as run
 
-    raise typer.Exit(run(_settings(profiles), as_json=json_, out=out, detailed_exitcode=detailed_exitcode))
+    raise typer.Exit(
+        run(_settings(profiles), as_json=json_, out=out, detailed_exitcode=detailed_exitcode)
+    )
 
 
 @app.command()
@@ -66,13 +73,23 @@ def apply(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="skip the login checks")] = False,
     account: AccountOpt = None,
-    prune: Annotated[bool, typer.Option("--prune", help="archive orphaned account directories")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="archive orphaned account directories")
+    ] = False,
 ) -> None:
     """Carry out the plan (with FILE, exactly that saved plan)."""
     from bfprov.commands.apply import apply as run
 
-    raise typer.Exit(run(_settings(profiles), plan_file=plan_file, yes=yes, verify=not no_verify,
-                         accounts=account or [], prune=prune))
+    raise typer.Exit(
+        run(
+            _settings(profiles),
+            plan_file=plan_file,
+            yes=yes,
+            verify=not no_verify,
+            accounts=account or [],
+            prune=prune,
+        )
+    )
 
 
 @app.command()
@@ -80,7 +97,8 @@ def promote(
     accounts: Annotated[list[str], typer.Argument(help="accounts whose staged pair goes live")],
     profiles: ProfilesOpt = None,
     no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="promote without a login check: you vouch for the upload")
+        bool,
+        typer.Option("--no-verify", help="promote without a login check: you vouch for the upload"),
     ] = False,
 ) -> None:
     """Make staged pairs live once their login works."""

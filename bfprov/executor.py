@@ -102,13 +102,22 @@ def _new_pair(w: AccountWriter, inputs: Inputs, step: NewPair, outcome: Outcome)
     else:
         key = crypto.generate_key(account.key.size)
         key_pem = crypto.private_key_pem(key)
-    crt_pem = crypto.self_signed_certificate(key, account.subject, account.validity.days, inputs.now)
+    crt_pem = crypto.self_signed_certificate(
+        key, account.subject, account.validity.days, inputs.now
+    )
     prefix = f"{STAGED}/" if step.staged else ""
     if not step.reuse_key:
-        w.write(f"{prefix}{stem}.key", key_pem, MODES["key"], dump_facts(crypto.inspect_key(key_pem)))
+        w.write(
+            f"{prefix}{stem}.key", key_pem, MODES["key"], dump_facts(crypto.inspect_key(key_pem))
+        )
     # The key goes first: until the certificate lands there is a key without a
     # certificate, never a certificate that does not match its key.
-    w.write(f"{prefix}{stem}.crt", crt_pem, MODES["crt"], dump_facts(crypto.inspect_certificate(crt_pem)))
+    w.write(
+        f"{prefix}{stem}.crt",
+        crt_pem,
+        MODES["crt"],
+        dump_facts(crypto.inspect_certificate(crt_pem)),
+    )
     outcome.written += [f"{prefix}{stem}.key", f"{prefix}{stem}.crt"]
     if step.staged:
         outcome.staged = str(inputs.target.directory / STAGED / f"{stem}.crt")
@@ -127,7 +136,9 @@ def _rewrite_derived(
     directory = inputs.target.directory
     key_pem = read_bytes(directory / f"{stem}.key")
     crt_pem = read_bytes(directory / f"{stem}.crt")
-    key = crypto.load_private_key(key_pem) if Output.P12 in outputs or Output.CSR in outputs else None
+    key = (
+        crypto.load_private_key(key_pem) if Output.P12 in outputs or Output.CSR in outputs else None
+    )
     _write_derived(w, inputs, stem, key, key_pem, crt_pem, outputs, outcome)
 
 

@@ -102,8 +102,7 @@ class SecretRef(BaseModel):
         # The literal is never echoed back: it is probably the secret itself.
         if not isinstance(value, dict):
             raise ValueError(
-                "a secret must be a reference, {env: NAME} or {file: PATH}, "
-                "never a literal value"
+                "a secret must be a reference, {env: NAME} or {file: PATH}, never a literal value"
             )
         return value
 
@@ -135,7 +134,9 @@ class RenewWindow:
         if isinstance(value, RenewWindow):
             return value
         if not isinstance(value, str):
-            raise ValueError("renew_before must be a duration like '30d' or '36h', or a share like '25%'")
+            raise ValueError(
+                "renew_before must be a duration like '30d' or '36h', or a share like '25%'"
+            )
         text = value.strip()
         if m := _DURATION.match(text):
             n = int(m["n"])
@@ -186,12 +187,20 @@ Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), BeforeVa
 Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), BeforeValidator(_clean)]
 
 
+def _country(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"[A-Z]{2}", value):
+        raise ValueError(
+            f"country {value!r} must be a two-letter ISO 3166 code in capitals, like GB"
+        )
+    return value
+
+
 class Subject(BaseModel):
     """The certificate subject; every attribute optional here, CN required on `Account`."""
 
     model_config = _FROZEN
 
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+    country: Annotated[str, BeforeValidator(_country)] | None = Field(
         None, description="C: two-letter ISO 3166 code, upper case"
     )
     state: Text128 | None = Field(None, description="ST")
@@ -201,8 +210,7 @@ class Subject(BaseModel):
     common_name: Text64 | None = Field(None, description="CN (required, at most 64 characters)")
     email_address: (
         # ASCII only: emailAddress is an IA5String, and openssl refuses anything else.
-        Annotated[str, StringConstraints(pattern=r"^[!-?A-~]+@[!-?A-~]+$", max_length=128)]
-        | None
+        Annotated[str, StringConstraints(pattern=r"^[!-?A-~]+@[!-?A-~]+$", max_length=128)] | None
     ) = Field(None, description="emailAddress")
 
     def merged(self, override: Subject) -> Subject:
@@ -247,10 +255,25 @@ class P12Spec(BaseModel):
     password: SecretRef | None = None
 
 
+_ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def _account_name(value: Any) -> Any:
+    if isinstance(value, str) and not _ACCOUNT_NAME.match(value):
+        raise ValueError(
+            f"account name {value!r} is not a safe directory name: lower-case letters, digits, "
+            "'.', '_' and '-', at most 64, starting with a letter or digit"
+        )
+    return value
+
+
 AccountName = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
-    Field(description="the account's directory name: [a-z0-9][a-z0-9._-]{0,63}"),
+    BeforeValidator(_account_name),
+    Field(
+        description="the account's directory name: [a-z0-9][a-z0-9._-]{0,63}",
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+    ),
 ]
 
 
@@ -276,17 +299,24 @@ class AccountEntry(AccountDefaults):
     username: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
+def _whole_number(value: Any) -> Any:
+    # YAML's `true` and `1.0` would otherwise pass as 1.
+    if type(value) is not int:
+        raise ValueError("version must be the number 1")
+    return value
+
+
 class ProfileDocument(BaseModel):
     """A profile file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="bfprov profile")
 
-    version: Literal[1]
-    output_dir: Annotated[str, StringConstraints(min_length=1)] | None = Field(
-        None, description="where account directories go, relative to this file"
+    version: Annotated[Literal[1], BeforeValidator(_whole_number)]
+    output_dir: Annotated[str, StringConstraints(min_length=1), BeforeValidator(_clean)] | None = (
+        Field(None, description="where account directories go, relative to this file")
     )
-    templates: Annotated[str, StringConstraints(min_length=1)] | None = Field(
-        None, description="a directory of Jinja templates overriding the bundled ones"
+    templates: Annotated[str, StringConstraints(min_length=1), BeforeValidator(_clean)] | None = (
+        Field(None, description="a directory of Jinja templates overriding the bundled ones")
     )
     defaults: AccountDefaults = Field(default_factory=AccountDefaults)
     accounts: list[AccountEntry] = Field(default_factory=list)
@@ -324,7 +354,9 @@ class Account(BaseModel):
         if len(set(self.outputs)) != len(self.outputs):
             raise ValueError("outputs lists a format twice")
         if Output.P12 in self.outputs and self.p12.password is None:
-            raise ValueError("outputs include p12, so p12.password ({env: ...} or {file: ...}) is required")
+            raise ValueError(
+                "outputs include p12, so p12.password ({env: ...} or {file: ...}) is required"
+            )
         lifetime = timedelta(days=self.validity.days)
         if self.validity.renew_before.before_expiry(lifetime) >= lifetime:
             raise ValueError(

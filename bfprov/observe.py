@@ -60,7 +60,15 @@ class FileState:
         return None
 
     def signature(self) -> tuple[object, ...]:
-        return (self.path, self.regular, self.mode, self.size, self.mtime_ns, self.ctime_ns, self.ino)
+        return (
+            self.path,
+            self.regular,
+            self.mode,
+            self.size,
+            self.mtime_ns,
+            self.ctime_ns,
+            self.ino,
+        )
 
 
 @dataclass(frozen=True)
@@ -282,8 +290,13 @@ def _pick_stem(names: Iterable[str], preferred: str) -> str | None:
     return others[-1] if others else None
 
 
-def _pair(directory: Path, prefix: str, listing: dict[str, os.stat_result], stem: str | None,
-          record: Record | None) -> tuple[Pair, list[FileState]]:
+def _pair(
+    directory: Path,
+    prefix: str,
+    listing: dict[str, os.stat_result],
+    stem: str | None,
+    record: Record | None,
+) -> tuple[Pair, list[FileState]]:
     if stem is None:
         return Pair(None, None, None), []
     files: list[FileState] = []
@@ -326,11 +339,14 @@ def observe_account(target: Target) -> ObservedAccount:
     staged_mode = None
     if staged_st is not None:
         if not stat.S_ISDIR(staged_st.st_mode):
-            raise BfprovError(f"{directory / STAGED} is not a directory (symbolic links are not followed)")
+            raise BfprovError(
+                f"{directory / STAGED} is not a directory (symbolic links are not followed)"
+            )
         staged_mode = stat.S_IMODE(staged_st.st_mode)
         inner = _listing(directory / STAGED)
-        staged, staged_files = _pair(directory, f"{STAGED}/", inner,
-                                     _pick_stem(inner, target.account.stem), record)
+        staged, staged_files = _pair(
+            directory, f"{STAGED}/", inner, _pick_stem(inner, target.account.stem), record
+        )
         files += staged_files
         leftovers_staged = [f"{STAGED}/{n}" for n in inner if TEMP_FILE.match(n)]
     else:
@@ -338,16 +354,27 @@ def observe_account(target: Target) -> ObservedAccount:
 
     derived_stem = live_stem or target.account.stem
     derived: dict[str, FileState] = {}
-    for kind, name in (("pem", f"{derived_stem}.pem"), ("p12", f"{derived_stem}.p12"),
-                       ("csr", f"{derived_stem}.csr"), ("cnf", CNF_NAME)):
+    for kind, name in (
+        ("pem", f"{derived_stem}.pem"),
+        ("p12", f"{derived_stem}.p12"),
+        ("csr", f"{derived_stem}.csr"),
+        ("cnf", CNF_NAME),
+    ):
         if (st := top.get(name)) is not None:
             derived[kind] = _file_state(directory, name, st, record)
             files.append(derived[kind])
 
     taken = {f.path for f in files}
     strays = tuple(
-        FileState(n, stat.S_ISREG(st.st_mode), stat.S_IMODE(st.st_mode), st.st_size,
-                  st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        FileState(
+            n,
+            stat.S_ISREG(st.st_mode),
+            stat.S_IMODE(st.st_mode),
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            st.st_ino,
+        )
         for n, st in sorted(top.items())
         if n.endswith(WATCHED_SUFFIXES) and n not in taken
     )

@@ -22,8 +22,14 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 
-MODES: dict[str, int] = {"key": 0o600, "pem": 0o600, "p12": 0o600, "crt": 0o644, "csr": 0o644,
-                         "cnf": 0o644}
+MODES: dict[str, int] = {
+    "key": 0o600,
+    "pem": 0o600,
+    "p12": 0o600,
+    "crt": 0o644,
+    "csr": 0o644,
+    "cnf": 0o644,
+}
 DIR_MODE = 0o700
 
 
@@ -137,8 +143,13 @@ def _days(delta: timedelta) -> str:
 
 
 _SUBJECT_LABELS = {
-    "country": "C", "state": "ST", "locality": "L", "organization": "O",
-    "organizational_unit": "OU", "common_name": "CN", "email_address": "emailAddress",
+    "country": "C",
+    "state": "ST",
+    "locality": "L",
+    "organization": "O",
+    "organizational_unit": "OU",
+    "common_name": "CN",
+    "email_address": "emailAddress",
 }
 
 
@@ -239,7 +250,10 @@ def _derived_reasons(
             elif facts["cert"] != live.crt_facts.fingerprint_sha256:
                 why = f"{name} does not hold the live certificate"
             elif facts.get("profile") != account.p12.profile:
-                why = f"{name} uses the {facts.get('profile')} profile, the profile asks for {account.p12.profile}"
+                why = (
+                    f"{name} uses the {facts.get('profile')} profile, "
+                    f"the profile asks for {account.p12.profile}"
+                )
         elif output is Output.CSR:
             csr = csr_facts(state.facts)
             if csr is None or csr.spki_sha256 != live.key_facts.spki_sha256:
@@ -286,7 +300,7 @@ def plan_account(
     waits for a login and may not happen in this run.
     """
     account = target.account
-    live, staged = obs.live, obs.staged
+    live = obs.live
     reasons: list[str] = []
     steps: list[Step] = []
 
@@ -406,18 +420,23 @@ def plan(
     changes: list[Change] = []
     noop: list[str] = []
     for target in desired.targets:
-        change = plan_account(target, observed.accounts[target.name], now,
-                              expected_cnf.get(target.name))
+        change = plan_account(
+            target, observed.accounts[target.name], now, expected_cnf.get(target.name)
+        )
         if change.action is Action.NOOP:
             noop.append(target.name)
         else:
             changes.append(change)
     for name, parent in sorted(observed.orphans.items()):
-        changes.append(Change(
-            account=name,
-            action=Action.ORPHAN,
-            reasons=(f"{parent / name} is not named by any profile (archived only with --prune)",),
-            requires_upload=False,
-            steps=(ArchiveOrphan(),),
-        ))
+        changes.append(
+            Change(
+                account=name,
+                action=Action.ORPHAN,
+                reasons=(
+                    f"{parent / name} is not named by any profile (archived only with --prune)",
+                ),
+                requires_upload=False,
+                steps=(ArchiveOrphan(),),
+            )
+        )
     return Plan(changes=tuple(changes), noop=tuple(noop), digests=observed.digests())

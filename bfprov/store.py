@@ -33,7 +33,9 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 def _os_error(exc: OSError, what: str) -> BfprovError:
     if exc.errno == errno.ELOOP or exc.errno == errno.ENOTDIR:
-        return BfprovError(f"{what} is a symbolic link or not a directory; bfprov does not follow links")
+        return BfprovError(
+            f"{what} is a symbolic link or not a directory; bfprov does not follow links"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return BfprovError(f"cannot write {what}: {exc.strerror}")
     if exc.errno == errno.ENOSPC:
@@ -150,8 +152,12 @@ class AccountWriter:
         dfd, leaf = self._split(rel)
         tmp = f".{leaf}.{secrets.token_hex(6)}.tmp"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=dfd)
+            fd = os.open(
+                tmp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=dfd,
+            )
         except OSError as exc:
             raise _os_error(exc, f"{self.directory}/{rel}") from None
         try:
@@ -159,7 +165,7 @@ class AccountWriter:
                 os.fchmod(fd, mode)
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -178,9 +184,14 @@ class AccountWriter:
     def _remember(self, rel: str, sha: str, facts: dict[str, Any]) -> None:
         dfd, leaf = self._split(rel)
         st = os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
-        self.files[rel] = FileRecord(size=st.st_size, mtime_ns=st.st_mtime_ns,
-                                     ctime_ns=st.st_ctime_ns, ino=st.st_ino, sha256=sha,
-                                     facts=facts)
+        self.files[rel] = FileRecord(
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            ctime_ns=st.st_ctime_ns,
+            ino=st.st_ino,
+            sha256=sha,
+            facts=facts,
+        )
 
     def _restat(self, rel: str) -> None:
         """Refresh a record entry after a rename or chmod changed the stat signature."""
@@ -266,7 +277,8 @@ class AccountWriter:
             return
         afd = self._dir(ARCHIVE)
         generations = sorted(
-            n for n in os.listdir(afd)
+            n
+            for n in os.listdir(afd)  # noqa: PTH208 (a descriptor: no symlink race)
             if stat.S_ISDIR(os.stat(n, dir_fd=afd, follow_symlinks=False).st_mode)
         )
         for old in generations[:-keep] if keep > 0 else generations:
@@ -292,10 +304,8 @@ def archive_orphan(output_dir: Path, name: str) -> str:
     except OSError as exc:
         raise _os_error(exc, str(output_dir)) from None
     try:
-        try:
+        with contextlib.suppress(FileExistsError):
             os.mkdir(".orphans", DIR_MODE, dir_fd=root)
-        except FileExistsError:
-            pass
         target = f".orphans/{name}-{utc_stamp()}"
         st = os.stat(name, dir_fd=root, follow_symlinks=False)
         if not stat.S_ISDIR(st.st_mode):
@@ -321,8 +331,12 @@ def write_file(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
     try:
         if not overwrite and _exists_at(dfd, path.name):
             raise BfprovError(f"{path} already exists; not overwriting it")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=dfd)
+        fd = os.open(
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dfd,
+        )
         try:
             os.fchmod(fd, mode)
             os.write(fd, data)

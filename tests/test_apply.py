@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 from datetime import UTC, datetime
@@ -111,8 +112,12 @@ def test_first_apply_writes_betfair_ready_files(fleet: Fleet) -> None:
     assert code == 0, err
     d = fleet.account()
     assert sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) == [
-        "client-2048.crt", "client-2048.csr", "client-2048.key", "client-2048.p12",
-        "client-2048.pem", "openssl.cnf",
+        "client-2048.crt",
+        "client-2048.csr",
+        "client-2048.key",
+        "client-2048.p12",
+        "client-2048.pem",
+        "openssl.cnf",
     ]
     assert mode(d) == 0o700
     assert mode(d / "client-2048.key") == 0o600
@@ -141,12 +146,21 @@ def test_first_apply_writes_betfair_ready_files(fleet: Fleet) -> None:
     assert "https://myaccount.betfair.it/accountdetails/mysecurity?showAPI=1" in out
 
     # openssl accepts what Betfair's guide would have produced.
-    for args in (["x509", "-in", "client-2048.crt", "-noout", "-text"],
-                 ["rsa", "-in", "client-2048.key", "-check", "-noout"],
-                 ["req", "-in", "client-2048.csr", "-verify", "-noout"],
-                 ["x509", "-in", "client-2048.pem", "-noout"],
-                 ["pkey", "-in", "client-2048.pem", "-noout"]):
+    for args in (
+        ["x509", "-in", "client-2048.crt", "-noout", "-text"],
+        ["rsa", "-in", "client-2048.key", "-check", "-noout"],
+        ["req", "-in", "client-2048.csr", "-verify", "-noout"],
+        ["x509", "-in", "client-2048.pem", "-noout"],
+        ["pkey", "-in", "client-2048.pem", "-noout"],
+    ):
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+
+def test_a_non_ascii_p12_password_is_warned_about_without_showing_it(fleet: Fleet) -> None:
+    code, out, err = fleet.apply()
+    assert code == 0
+    assert "alice: p12.password has non-ASCII characters" in err
+    assert P12_PASSWORD not in out + err
 
 
 def test_second_plan_is_empty_and_second_apply_changes_no_byte(fleet: Fleet) -> None:
@@ -245,8 +259,14 @@ def test_certificate_not_matching_key_is_a_rotation(fleet: Fleet, rsa_key_2048: 
 
 def test_tampering_with_any_output_is_noticed(fleet: Fleet) -> None:
     fleet.apply()
-    for name in ("client-2048.pem", "client-2048.p12", "client-2048.csr", "openssl.cnf",
-                 "client-2048.crt", "client-2048.key"):
+    for name in (
+        "client-2048.pem",
+        "client-2048.p12",
+        "client-2048.csr",
+        "openssl.cnf",
+        "client-2048.crt",
+        "client-2048.key",
+    ):
         path = fleet.account() / name
         original = path.read_bytes()
         st = path.stat()
@@ -323,7 +343,7 @@ def test_missing_p12_password_fails_before_any_write(
 
 def test_bad_profile_is_refused_with_file_and_line(fleet: Fleet) -> None:
     fleet.profile.write_text(PROFILE.replace("jurisdiction: it", "jurisdiction: dk"))
-    code, out, err = fleet.run("plan")
+    code, _, err = fleet.run("plan")
     assert code == 1
     assert "fleet.yaml:" in err and "Danish" in err
     assert "Traceback" not in err
@@ -361,8 +381,9 @@ def test_validate_and_schema(fleet: Fleet) -> None:
     assert "accounts" in schema["properties"]
 
 
-def test_init_writes_a_starter_profile_that_validates(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_writes_a_starter_profile_that_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "profiles"
     assert main(["init", "--profiles", str(target)]) == 0
     assert (target / "bfprov.yaml").exists()
@@ -370,3 +391,109 @@ def test_init_writes_a_starter_profile_that_validates(tmp_path: Path,
     assert main(["validate", "--profiles", str(target)]) == 0
     assert main(["init", "--profiles", str(target)]) == 1  # never overwrites
     capsys.readouterr()
+
+
+HAND_CNF = """\
+[ req ]
+prompt = no
+distinguished_name = dn
+utf8 = yes
+string_mask = utf8only
+[ dn ]
+CN = alice bot
+OU = Security Team
+O = Example Trading Ltd
+L = London
+ST = London
+C = GB
+[ ssl_client ]
+basicConstraints = CA:FALSE
+nsCertType = client
+keyUsage = digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth
+"""
+
+
+@pytest.mark.parametrize(
+    ("genrsa", "extra"),
+    [
+        (["-traditional"], ""),  # PKCS#1 "BEGIN RSA PRIVATE KEY", SKI added by OpenSSL 3
+        ([], ""),  # PKCS#8 "BEGIN PRIVATE KEY"
+        ([], "subjectKeyIdentifier = none\n"),  # no key identifier at all
+        ([], "authorityKeyIdentifier = keyid:always\n"),  # both key identifiers
+    ],
+    ids=["pkcs1", "pkcs8", "no-key-identifiers", "with-authority-key-id"],
+)
+def test_hand_made_certificates_are_adopted(
+    fleet: Fleet, openssl: Any, genrsa: list[str], extra: str
+) -> None:
+    d = fleet.account()
+    d.mkdir(parents=True)
+    (d / "openssl.cnf").write_text(HAND_CNF + extra)
+    openssl("genrsa", *genrsa, "-out", "client-2048.key", "2048", cwd=d)
+    openssl("req", "-new", "-config", "openssl.cnf", "-key", "client-2048.key",
+            "-out", "client-2048.csr", cwd=d)  # fmt: skip
+    openssl("x509", "-req", "-days", "365", "-in", "client-2048.csr", "-signkey",
+            "client-2048.key", "-out", "client-2048.crt", "-extfile", "openssl.cnf",
+            "-extensions", "ssl_client", cwd=d)  # fmt: skip
+    (d / "client-2048.pem").write_bytes(
+        (d / "client-2048.crt").read_bytes() + (d / "client-2048.key").read_bytes()
+    )
+    pair = {n: (d / n).read_bytes() for n in ("client-2048.key", "client-2048.crt")}
+
+    change = fleet.plan_json()["changes"][0]
+    assert change["action"] == "update", change
+    assert change["requires_upload"] is False
+    reasons = " | ".join(change["reasons"])
+    assert "client-2048.p12 is missing" in reasons
+    assert "openssl.cnf differs from the rendered template" in reasons
+    assert "pem does not hold" not in reasons  # the hand-made pem fits
+    assert "csr" not in reasons  # and so does the hand-made request
+    assert "0644 is too open" in reasons  # openssl writes the pem with the umask's mode
+
+    assert fleet.apply()[0] == 0
+    for name, data in pair.items():
+        assert (d / name).read_bytes() == data, f"{name} must be adopted, not replaced"
+    assert fleet.plan_json()["changes"] == []
+
+
+def test_legacy_p12_is_read_by_openssl_and_keytool(
+    fleet: Fleet, openssl: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = "p12-Pa55&word=%+ ascii"  # Java cannot open p12 files with non-ASCII passwords
+    monkeypatch.setenv("BF_P12_PASSWORD", password)
+    fleet.profile.write_text(PROFILE.replace("profile: modern", "profile: legacy"))
+    code, _, err = fleet.apply()
+    assert code == 0
+    assert "non-ASCII" not in err
+    p12 = fleet.account() / "client-2048.p12"
+    info = openssl("pkcs12", "-in", p12, "-info", "-noout", "-passin", f"pass:{password}")
+    assert "pbeWithSHA1And3-KeyTripleDES-CBC" in info.stderr
+    assert "MAC: sha1" in info.stderr
+    if shutil.which("keytool") is None:
+        pytest.skip("no Java keytool on this machine")
+    listing = subprocess.run(
+        ["keytool", "-list", "-storetype", "PKCS12", "-keystore", str(p12),
+         "-storepass", password],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "PrivateKeyEntry" in listing.stdout
+    # Switching the profile back rewrites only the p12, with no upload.
+    fleet.profile.write_text(PROFILE)
+    change = fleet.plan_json()["changes"][0]
+    assert change["action"] == "update" and change["requires_upload"] is False
+    assert any("uses the legacy profile" in r for r in change["reasons"])
+
+
+def test_plan_text_reads_like_terraform(fleet: Fleet) -> None:
+    code, out, _ = fleet.run("plan")
+    assert code == 0
+    assert "+ alice (create, upload needed)" in out
+    assert "no key on disk" in out
+    assert "Plan: 1 to create, 0 to rotate, 0 to update, 0 to promote, 0 unchanged." in out
+    assert "\x1b[" not in out  # no escape codes off a terminal
+    fleet.apply()
+    fleet.profile.write_text(PROFILE.replace("alice bot", "alice bot 2"))
+    code, out, _ = fleet.run("plan")
+    assert "-/+ alice (rotate, upload needed)" in out
+    assert "subject differs: CN 'alice bot' -> 'alice bot 2'" in out

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from bfprov.planner import Change
     from bfprov.settings import Settings
 
+
 def apply(
     settings: Settings,
     *,
@@ -125,7 +126,13 @@ def _p12_passwords(snap: Snapshot, changes: list[Change]) -> dict[str, SecretStr
             continue
         ref = target.account.p12.password
         assert ref is not None
-        out[change.account] = reveal(ref, target.source.parent, f"{change.account}: p12.password")
+        password = reveal(ref, target.source.parent, f"{change.account}: p12.password")
+        if not password.get_secret_value().isascii():
+            console.warn(
+                f"{change.account}: p12.password has non-ASCII characters: Java (keytool, "
+                "KeyStore) cannot open such a PKCS#12 file; OpenSSL and .NET can"
+            )
+        out[change.account] = password
     return out
 
 
@@ -151,15 +158,17 @@ def _run(
         target = targets[change.account]
         observed = snap.observed.accounts[change.account]
         promote = change.needs_login and check is not None and check(target, observed)
-        jobs.append(Inputs(
-            target=target,
-            observed=observed,
-            change=change,
-            now=snap.now,
-            cnf_text=snap.cnf_texts.get(change.account),
-            p12_password=passwords.get(change.account),
-            promote=promote,
-        ))
+        jobs.append(
+            Inputs(
+                target=target,
+                observed=observed,
+                change=change,
+                now=snap.now,
+                cnf_text=snap.cnf_texts.get(change.account),
+                p12_password=passwords.get(change.account),
+                promote=promote,
+            )
+        )
     outcomes: list[Outcome] = []
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     with _progress(len(jobs)) as advance, ThreadPoolExecutor(max_workers=workers) as pool:
@@ -184,8 +193,12 @@ def _progress(total: int) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console.stderr(), transient=True,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console.stderr(),
+        transient=True,
     ) as progress:
         task = progress.add_task("applying", total=total)
         yield lambda: progress.advance(task)
@@ -208,9 +221,9 @@ def _report(snap: Snapshot, outcomes: list[Outcome], verify: bool) -> None:
             counts["promoted"] += 1
         elif o.promotion_pending:
             counts["pending"] += 1
-            crt = snap.observed.accounts[o.account].staged.crt
-            if crt is not None:
-                uploads.append((o.account, str(target.directory / crt.path), url))
+            staged = snap.observed.accounts[o.account].staged.crt
+            if staged is not None:
+                uploads.append((o.account, str(target.directory / staged.path), url))
         else:
             counts["updated"] += 1
     console.say(
@@ -218,13 +231,18 @@ def _report(snap: Snapshot, outcomes: list[Outcome], verify: bool) -> None:
         f"{counts['promoted']} promoted, {counts['updated']} updated."
     )
     if uploads:
-        console.say("\nUpload each certificate on Betfair's website (Automated Betting Program "
-                    "Access -> Edit), logged in as the account:")
+        console.say(
+            "\nUpload each certificate on Betfair's website (Automated Betting Program "
+            "Access -> Edit), logged in as the account:"
+        )
         for account, crt, url in uploads:
             console.say(f"  {account}: {crt}\n      at {url}")
     if counts["pending"]:
-        how = ("run `bfprov apply` again after the upload (it logs in with the staged pair "
-               "and promotes it)" if verify else
-               "verification is off: after the upload, run `bfprov apply` (with login "
-               "verification) or `bfprov promote ACCOUNT --no-verify`")
+        how = (
+            "run `bfprov apply` again after the upload (it logs in with the staged pair "
+            "and promotes it)"
+            if verify
+            else "verification is off: after the upload, run `bfprov apply` (with login "
+            "verification) or `bfprov promote ACCOUNT --no-verify`"
+        )
         console.say(f"\n{counts['pending']} staged pair(s) wait for their upload: {how}.")

@@ -30,31 +30,49 @@ def promote(settings: Settings, *, accounts: Sequence[str], verify: bool) -> int
         jobs: list[Inputs] = []
         for target in desired.targets:
             change = changes.get(target.name)
-            steps = tuple(s for s in (change.steps if change else ()) if isinstance(s, Promote | RemoveLeftovers))
+            steps = tuple(
+                s
+                for s in (change.steps if change else ())
+                if isinstance(s, Promote | RemoveLeftovers)
+            )
             if not any(isinstance(s, Promote) for s in steps):
                 raise BfprovError(f"{target.name} has no staged pair to promote")
             assert change is not None
             password = None
             if Output.P12 in target.account.outputs:
                 assert target.account.p12.password is not None
-                password = reveal(target.account.p12.password, target.source.parent,
-                                  f"{target.name}: p12.password")
-            jobs.append(Inputs(
-                target=target,
-                observed=snap.observed.accounts[target.name],
-                change=Change(target.name, change.action, change.reasons,
-                              change.requires_upload, steps, change.needs_login),
-                now=snap.now,
-                cnf_text=snap.cnf_texts.get(target.name),
-                p12_password=password,
-                promote=False,
-            ))
+                password = reveal(
+                    target.account.p12.password,
+                    target.source.parent,
+                    f"{target.name}: p12.password",
+                )
+            jobs.append(
+                Inputs(
+                    target=target,
+                    observed=snap.observed.accounts[target.name],
+                    change=Change(
+                        target.name,
+                        change.action,
+                        change.reasons,
+                        change.requires_upload,
+                        steps,
+                        change.needs_login,
+                    ),
+                    now=snap.now,
+                    cnf_text=snap.cnf_texts.get(target.name),
+                    p12_password=password,
+                    promote=False,
+                )
+            )
         if verify:
             from bfprov.commands.verify import staged_login_check
 
             check = staged_login_check(settings)
-            refused = [j.target.name for j in jobs
-                       if j.change.needs_login and not check(j.target, j.observed)]
+            refused = [
+                j.target.name
+                for j in jobs
+                if j.change.needs_login and not check(j.target, j.observed)
+            ]
             if refused:
                 raise BfprovError(
                     f"not promoted: the staged pair of {', '.join(refused)} cannot log in yet "
