@@ -108,6 +108,18 @@ def promote(
 
 
 @app.command()
+def verify(
+    profiles: ProfilesOpt = None,
+    account: AccountOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
+) -> None:
+    """Log each account in with its live (and staged) pair, log out, report."""
+    from bfprov.commands.verify import verify as run
+
+    raise typer.Exit(run(_settings(profiles), accounts=account or [], as_json=json_))
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of a profile, for editors."""
     from bfprov.commands.schema import schema as run

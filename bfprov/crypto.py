@@ -19,7 +19,6 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import (
-    dh,
     dsa,
     ec,
     ed448,
@@ -630,7 +629,6 @@ _ALGORITHMS: tuple[tuple[tuple[type, ...], str], ...] = (
     ((dsa.DSAPrivateKey, dsa.DSAPublicKey), "dsa"),
     ((x25519.X25519PrivateKey, x25519.X25519PublicKey), "x25519"),
     ((x448.X448PrivateKey, x448.X448PublicKey), "x448"),
-    ((dh.DHPrivateKey, dh.DHPublicKey), "dh"),
 )
 
 

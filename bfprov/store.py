@@ -297,6 +297,13 @@ class AccountWriter:
         self.files.pop(f"{RECORD_DIR}/{RECORD_FILE}", None)
 
 
+def record_check(output_dir: Path, name: str, record: Record | None, entry: dict[str, Any]) -> None:
+    """Keep the latest login check in an existing account's record (nothing else changes)."""
+    with AccountWriter(output_dir, name, record) as writer:
+        writer.last_check = entry
+        writer.save_record()
+
+
 def archive_orphan(output_dir: Path, name: str) -> str:
     """Move an orphaned account directory out of the top level (never deleted)."""
     try:

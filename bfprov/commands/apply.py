@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bfprov import console
 from bfprov.commands._pipeline import load, saved_plan, snapshot
+from bfprov.commands.verify import Check, credentials, record, run_checks, show
 from bfprov.errors import BfprovError
 from bfprov.executor import Inputs, Outcome, execute
 from bfprov.models import Output
@@ -20,14 +21,13 @@ from bfprov.store import apply_lock, archive_orphan
 from bfprov.views import plan_text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from pathlib import Path
 
     from pydantic import SecretStr
 
     from bfprov.commands._pipeline import Snapshot
     from bfprov.models import Target
-    from bfprov.observe import ObservedAccount
     from bfprov.planner import Change
     from bfprov.settings import Settings
 
@@ -56,16 +56,46 @@ def apply(
         if not yes:
             _confirm()
         passwords = _p12_passwords(snap, actionable)
-        needs_login = any(c.needs_login for c in actionable)
-        check = _staged_check(settings) if verify and needs_login else None
-        outcomes = _run(snap, actionable, passwords, check)
+        targets = {t.name: t for t in snap.desired.targets}
+        if verify:  # every login secret is read before the first write
+            credentials([targets[c.account] for c in actionable if c.account in targets])
+        staged = [
+            Check(targets[c.account], snap.observed.accounts[c.account], "staged")
+            for c in actionable
+            if c.needs_login and verify
+        ]
+        staged_results = run_checks(settings, staged)
+        logged_in = {r.account for r in staged_results if r.success}
+        outcomes = _run(snap, actionable, passwords, logged_in)
         for change in actionable:
             if change.action is Action.ORPHAN:
                 parent = snap.observed.orphans[change.account]
                 moved = archive_orphan(parent, change.account)
                 console.say(f"Archived orphan {change.account} to {parent / moved}")
+        live = _live_checks(outcomes, targets) if verify else []
+        live_results = run_checks(settings, live)
+        record(staged_results + live_results, staged + live)
     _report(snap, outcomes, verify)
+    results = staged_results + live_results
+    show(results, as_json=False)
+    failed = [r for r in live_results if not r.success]
+    failed += [r for r in staged_results if not r.success and not r.awaiting_upload]
+    if failed:
+        console.error("login check failed for " + ", ".join(sorted({r.account for r in failed})))
+        return 1
     return 0
+
+
+def _live_checks(outcomes: list[Outcome], targets: dict[str, Target]) -> list[Check]:
+    """Live pairs worth a login after this apply: those that need no upload first."""
+    from bfprov.observe import observe_account
+
+    checks = []
+    for o in outcomes:
+        if o.promoted or not (o.created or o.staged or o.promotion_pending):
+            target = targets[o.account]
+            checks.append(Check(target, observe_account(target), "live"))
+    return checks
 
 
 def _check_saved_plan(path: Path, snap: Snapshot) -> None:
@@ -136,18 +166,11 @@ def _p12_passwords(snap: Snapshot, changes: list[Change]) -> dict[str, SecretStr
     return out
 
 
-def _staged_check(settings: Settings) -> Callable[[Target, ObservedAccount], bool]:
-    """The login check that gates promotion: True once the staged pair logged in."""
-    from bfprov.commands.verify import staged_login_check
-
-    return staged_login_check(settings)
-
-
 def _run(
     snap: Snapshot,
     changes: list[Change],
     passwords: dict[str, SecretStr],
-    check: Callable[[Target, ObservedAccount], bool] | None,
+    logged_in: set[str],
 ) -> list[Outcome]:
     """Execute the changes, in parallel: key generation dominates and releases the GIL."""
     targets = {t.name: t for t in snap.desired.targets}
@@ -157,7 +180,7 @@ def _run(
             continue
         target = targets[change.account]
         observed = snap.observed.accounts[change.account]
-        promote = change.needs_login and check is not None and check(target, observed)
+        promote = change.needs_login and change.account in logged_in
         jobs.append(
             Inputs(
                 target=target,

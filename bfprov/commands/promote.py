@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.commands._pipeline import load, snapshot
+from bfprov.commands.verify import Check, record, run_checks, show
 from bfprov.errors import BfprovError
 from bfprov.executor import Inputs, execute
 from bfprov.models import Output
-from bfprov.planner import Change, Promote, RemoveLeftovers
+from bfprov.planner import Promote, RemoveLeftovers
 from bfprov.secret import reveal
 from bfprov.store import apply_lock
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 
 
 def promote(settings: Settings, *, accounts: Sequence[str], verify: bool) -> int:
+    """Promote each named account whose staged pair logs in (`verify=False`: no login)."""
     desired = load(settings).select(list(accounts))
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:
@@ -35,9 +38,8 @@ def promote(settings: Settings, *, accounts: Sequence[str], verify: bool) -> int
                 for s in (change.steps if change else ())
                 if isinstance(s, Promote | RemoveLeftovers)
             )
-            if not any(isinstance(s, Promote) for s in steps):
+            if change is None or not any(isinstance(s, Promote) for s in steps):
                 raise BfprovError(f"{target.name} has no staged pair to promote")
-            assert change is not None
             password = None
             if Output.P12 in target.account.outputs:
                 assert target.account.p12.password is not None
@@ -50,36 +52,28 @@ def promote(settings: Settings, *, accounts: Sequence[str], verify: bool) -> int
                 Inputs(
                     target=target,
                     observed=snap.observed.accounts[target.name],
-                    change=Change(
-                        target.name,
-                        change.action,
-                        change.reasons,
-                        change.requires_upload,
-                        steps,
-                        change.needs_login,
-                    ),
+                    change=replace(change, steps=steps),
                     now=snap.now,
                     cnf_text=snap.cnf_texts.get(target.name),
                     p12_password=password,
-                    promote=False,
+                    promote=True,
                 )
             )
+        refused: list[str] = []
         if verify:
-            from bfprov.commands.verify import staged_login_check
-
-            check = staged_login_check(settings)
-            refused = [
-                j.target.name
-                for j in jobs
-                if j.change.needs_login and not check(j.target, j.observed)
-            ]
-            if refused:
-                raise BfprovError(
-                    f"not promoted: the staged pair of {', '.join(refused)} cannot log in yet "
-                    "(upload its staged .crt first); nothing was changed"
-                )
+            checks = [Check(j.target, j.observed, "staged") for j in jobs if j.change.needs_login]
+            results = run_checks(settings, checks)
+            record(results, checks)
+            show(results, as_json=False)
+            refused = [r.account for r in results if not r.success]
         for job in jobs:
-            outcome = execute(Inputs(**{**job.__dict__, "promote": True}))
-            if outcome.promoted:
+            if job.target.name in refused:
+                continue
+            if execute(job).promoted:
                 console.say(f"Promoted the staged pair of {job.target.name}: it is now live.")
+    if refused:
+        raise BfprovError(
+            f"not promoted: the staged pair of {', '.join(refused)} did not log in "
+            "(see the table above); its live pair is untouched"
+        )
     return 0

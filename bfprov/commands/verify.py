@@ -1,0 +1,206 @@
+"""`bfprov verify`: log each account in (live pair, and staged pair if any), log out, report.
+
+Also the login checks that `apply` and `promote` run before a staged pair goes live.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from bfprov import console
+from bfprov.commands._pipeline import dump_json, load
+from bfprov.login import Credentials, LoginClient, Outcome, endpoints, explain
+from bfprov.observe import observe
+from bfprov.secret import reveal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.table import Table
+
+    from bfprov.models import Target
+    from bfprov.observe import ObservedAccount, Pair
+    from bfprov.settings import Settings
+
+PairName = Literal["live", "staged"]
+MAX_CONCURRENT_LOGINS = 4
+
+
+@dataclass(frozen=True)
+class Check:
+    """One login check to make: an account's live or staged pair."""
+
+    target: Target
+    observed: ObservedAccount
+    pair: PairName
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    account: str
+    jurisdiction: str
+    pair: PairName
+    fingerprint: str | None
+    crt: str | None
+    outcome: Outcome
+    meaning: str
+    remedy: str
+
+    @property
+    def success(self) -> bool:
+        return self.outcome.success
+
+    @property
+    def awaiting_upload(self) -> bool:
+        return self.outcome.status == "CERT_AUTH_REQUIRED"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "jurisdiction": self.jurisdiction,
+            "pair": self.pair,
+            "fingerprint": self.fingerprint,
+            "certificate": self.crt,
+            "loginStatus": self.outcome.status,
+            "error": self.outcome.error,
+            "meaning": self.meaning,
+            "remedy": self.remedy,
+            "attempts": self.outcome.attempts,
+            "logged_out": self.outcome.logged_out,
+            "logout_error": self.outcome.logout_error,
+        }
+
+
+def _pair_of(check: Check) -> Pair:
+    return check.observed.live if check.pair == "live" else check.observed.staged
+
+
+def _usable(pair: Pair) -> bool:
+    return (
+        pair.key is not None
+        and pair.crt is not None
+        and pair.key.regular
+        and pair.crt.regular
+        and pair.matched
+    )
+
+
+def credentials(targets: Sequence[Target]) -> dict[str, Credentials]:
+    """Every secret the checks need, read before the first login."""
+    creds: dict[str, Credentials] = {}
+    for t in targets:
+        if t.name in creds:
+            continue
+        base = t.source.parent
+        creds[t.name] = Credentials(
+            username=t.account.username,
+            password=reveal(t.account.password, base, f"{t.name}: password"),
+            app_key=reveal(t.account.app_key, base, f"{t.name}: app_key"),
+        )
+    return creds
+
+
+def run_checks(settings: Settings, checks: Sequence[Check]) -> list[CheckResult]:
+    """Log each pair in and out, a few accounts at a time; results in the order given."""
+    if not checks:
+        return []
+    creds = credentials([c.target for c in checks])
+    client = LoginClient(ca_bundle=settings.ca_bundle)
+
+    def one(check: Check) -> CheckResult:
+        target, pair = check.target, _pair_of(check)
+        account = target.account
+        crt = target.directory / pair.crt.path if pair.crt else None
+        fingerprint = pair.crt_facts.fingerprint_sha256 if pair.crt_facts else None
+        if not _usable(pair) or crt is None or pair.key is None:
+            error = f"no usable {check.pair} pair on disk"
+            outcome = Outcome(status=None, error=error)
+            remedy = "run `bfprov plan` and `bfprov apply`"
+            return CheckResult(target.name, account.jurisdiction.value, check.pair, fingerprint,
+                               None, outcome, error, remedy)  # fmt: skip
+        urls = endpoints(account.jurisdiction, settings.identity_url)
+        outcome = client.check(crt, target.directory / pair.key.path, creds[target.name], urls)
+        if outcome.status is not None:
+            meaning, remedy = explain(
+                outcome.status, crt=str(crt), upload_url=account.jurisdiction.upload_url
+            )
+        else:
+            meaning = outcome.error or "no answer"
+            remedy = "check the network path to Betfair and run `bfprov verify` again"
+        return CheckResult(target.name, account.jurisdiction.value, check.pair, fingerprint,
+                           str(crt), outcome, meaning, remedy)  # fmt: skip
+
+    workers = min(MAX_CONCURRENT_LOGINS, len(checks))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, checks))
+
+
+def results_table(results: Sequence[CheckResult]) -> Table:
+    from rich.table import Table
+
+    table = Table(title="Login checks", title_justify="left")
+    for column in ("account", "jurisdiction", "pair", "fingerprint", "result", "what to do"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        result = r.outcome.status or f"error: {r.outcome.error}"
+        if r.success and r.outcome.logged_out is False:
+            result += f" ({r.outcome.logout_error})"
+        style = "green" if r.success else ("yellow" if r.awaiting_upload else "red")
+        short = r.fingerprint[:16] if r.fingerprint else "-"
+        todo = "-" if r.success else r.remedy
+        table.add_row(r.account, r.jurisdiction, r.pair, short, f"[{style}]{result}[/]", todo)
+    return table
+
+
+def show(results: Sequence[CheckResult], *, as_json: bool) -> None:
+    if as_json:
+        console.raw(dump_json([r.to_json() for r in results]))
+    elif results:
+        console.stdout().print(results_table(results))
+
+
+def record(results: Sequence[CheckResult], checks: Sequence[Check]) -> None:
+    """Keep each account's latest check in its record, for `bfprov status`."""
+    from bfprov.store import record_check
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    by_account: dict[str, list[tuple[Check, CheckResult]]] = {}
+    for check, result in zip(checks, results, strict=True):
+        by_account.setdefault(check.target.name, []).append((check, result))
+    for pairs in by_account.values():
+        check = pairs[0][0]
+        if not check.observed.exists:
+            continue
+        previous = (check.observed.record.last_check if check.observed.record else None) or {}
+        entry: dict[str, Any] = {"at": now}
+        for c, r in pairs:
+            entry[c.pair] = {"fingerprint": r.fingerprint, "loginStatus": r.outcome.status,
+                             "error": r.outcome.error}  # fmt: skip
+        live = entry.get("live")
+        entry["last_live_success"] = (
+            now if live and live["loginStatus"] == "SUCCESS" else previous.get("last_live_success")
+        )
+        record_check(check.target.output_dir, check.target.name, check.observed.record, entry)
+
+
+def verify(settings: Settings, *, accounts: Sequence[str], as_json: bool) -> int:
+    """Exit 0 only if every live pair logs in."""
+    desired = load(settings).select(list(accounts))
+    observed = observe(desired, orphans=False)
+    checks: list[Check] = []
+    for target in desired.targets:
+        obs = observed.accounts[target.name]
+        checks.append(Check(target, obs, "live"))
+        if obs.staged.complete:
+            checks.append(Check(target, obs, "staged"))
+    results = run_checks(settings, checks)
+    record(results, checks)
+    show(results, as_json=as_json)
+    failed = [r for r in results if r.pair == "live" and not r.success]
+    if not as_json:
+        ok = sum(1 for r in results if r.pair == "live" and r.success)
+        console.note(f"{ok} of {len(desired.targets)} accounts log in with their live pair.")
+    return 1 if failed else 0

@@ -1,0 +1,427 @@
+"""The only network code: Betfair's certlogin and logout, and what each answer means.
+
+Safety rules, because a Betfair account is real money:
+- A login that got any `loginStatus` is never retried: repeated wrong passwords lock the
+  account, and more than 100 logins a minute ban it for 20 minutes.
+- Only failures where the request cannot have been processed are retried (no connection,
+  connect timeout) and answers that carry no loginStatus with a 5xx status; a bounded
+  number of times, with backoff. A read timeout is not retried: the login may have
+  counted.
+- After TEMPORARY_BAN_TOO_MANY_REQUESTS the account is not logged in again in this run.
+- Each account is rate limited well under Betfair's limit.
+- The server certificate is always verified (default trust store, plus
+  BFPROV_CA_BUNDLE when set); there is no way to turn that off.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pydantic import SecretStr
+
+    from bfprov.models import Jurisdiction
+
+LOGIN_PATH = "/api/certlogin"
+LOGOUT_PATH = "/api/logout"
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+
+# loginStatus -> (what it means, what the operator should do). From Betfair's
+# documentation of non-interactive login; `{crt}` and `{upload_url}` are filled in.
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "SUCCESS": ("logged in", "nothing"),
+    "CERT_AUTH_REQUIRED": (
+        "certificate required, or present but Betfair could not authenticate with it",
+        "upload {crt} at {upload_url} (Automated Betting Program Access -> Edit), then verify",
+    ),
+    "INVALID_USERNAME_OR_PASSWORD": (
+        "the username or password is invalid",
+        "check the account's username and password secret; do not retry blindly: "
+        "repeated failures lock the account",
+    ),
+    "ACCOUNT_NOW_LOCKED": (
+        "the account was just locked after repeated failed logins",
+        "unlock it on the Betfair website or with Betfair support, then fix the password secret",
+    ),
+    "ACCOUNT_ALREADY_LOCKED": (
+        "the account is already locked",
+        "unlock it on the Betfair website or with Betfair support",
+    ),
+    "PENDING_AUTH": (
+        "pending authentication",
+        "complete the authentication on the Betfair website",
+    ),
+    "TELBET_TERMS_CONDITIONS_NA": (
+        "Telbet terms and conditions rejected",
+        "log in on the website and accept the terms",
+    ),
+    "DUPLICATE_CARDS": ("duplicate cards", "contact Betfair support"),
+    "SECURITY_QUESTION_WRONG_3X": (
+        "the security question was answered wrongly 3 times",
+        "contact Betfair support",
+    ),
+    "KYC_SUSPEND": ("suspended for identity checks (KYC)", "complete the checks with Betfair"),
+    "SUSPENDED": ("the account is suspended", "contact Betfair support"),
+    "CLOSED": ("the account is closed", "remove it from the profiles or contact Betfair"),
+    "SELF_EXCLUDED": ("the account has been self-excluded", "none while the exclusion lasts"),
+    "INVALID_CONNECTIVITY_TO_REGULATOR_DK": (
+        "the Danish regulator cannot be reached",
+        "retry later; Danish residents cannot use bot login anyway",
+    ),
+    "NOT_AUTHORIZED_BY_REGULATOR_DK": (
+        "not authorised by the Danish regulator",
+        "Danish residents cannot use bot login",
+    ),
+    "INVALID_CONNECTIVITY_TO_REGULATOR_IT": (
+        "the Italian regulator cannot be reached (internal problem or timeout)",
+        "retry later",
+    ),
+    "NOT_AUTHORIZED_BY_REGULATOR_IT": (
+        "not authorised by the Italian regulator to act in the Italian jurisdiction",
+        "check the account's jurisdiction and status with Betfair Italia",
+    ),
+    "SECURITY_RESTRICTED_LOCATION": (
+        "the account is restricted due to security concerns",
+        "contact Betfair support",
+    ),
+    "BETTING_RESTRICTED_LOCATION": (
+        "the account is accessed from a location where betting is restricted",
+        "log in from an allowed location (check the host's egress IP)",
+    ),
+    "TRADING_MASTER": ("a Trading Master account", "use the sub-account for bot login"),
+    "TRADING_MASTER_SUSPENDED": ("a suspended Trading Master account", "contact Betfair support"),
+    "AGENT_CLIENT_MASTER": ("an Agent Client Master account", "use the client account"),
+    "AGENT_CLIENT_MASTER_SUSPENDED": (
+        "a suspended Agent Client Master account",
+        "contact Betfair support",
+    ),
+    "DANISH_AUTHORIZATION_REQUIRED": (
+        "Danish authorisation required",
+        "Danish residents cannot use bot login",
+    ),
+    "SPAIN_MIGRATION_REQUIRED": ("Spain migration required", "log in on betfair.es to migrate"),
+    "DENMARK_MIGRATION_REQUIRED": (
+        "Denmark migration required",
+        "Danish residents cannot use bot login",
+    ),
+    "SPANISH_TERMS_ACCEPTANCE_REQUIRED": (
+        "the latest Spanish terms and conditions must be accepted",
+        "log in on the website and accept the new conditions",
+    ),
+    "ITALIAN_CONTRACT_ACCEPTANCE_REQUIRED": (
+        "the latest Italian contract must be accepted",
+        "log in on the website and accept the new contract",
+    ),
+    "CHANGE_PASSWORD_REQUIRED": (
+        "a password change is required",
+        "change the password on the website, then update the password secret",
+    ),
+    "PERSONAL_MESSAGE_REQUIRED": (
+        "a personal message for the user is waiting",
+        "log in on the website and read it",
+    ),
+    "INTERNATIONAL_TERMS_ACCEPTANCE_REQUIRED": (
+        "the latest international terms and conditions must be accepted",
+        "log in on the website and accept them",
+    ),
+    "EMAIL_LOGIN_NOT_ALLOWED": (
+        "this account has not opted in to log in with its email address",
+        "use the username, not the email address, in the profile",
+    ),
+    "MULTIPLE_USERS_WITH_SAME_CREDENTIAL": (
+        "more than one account has the same credential",
+        "log in with the username rather than the email address",
+    ),
+    "ACCOUNT_PENDING_PASSWORD_CHANGE": (
+        "the account must undergo password recovery to reactivate",
+        "recover the password on the website, then update the password secret",
+    ),
+    "TEMPORARY_BAN_TOO_MANY_REQUESTS": (
+        "more than 100 successful logins a minute: new logins are banned for 20 minutes",
+        "wait 20 minutes; bots should reuse sessions (keepAlive) instead of logging in again",
+    ),
+    "ITALIAN_PROFILING_ACCEPTANCE_REQUIRED": (
+        "Italian profiling conditions must be accepted",
+        "log in on the website and accept the new conditions",
+    ),
+    "AUTHORIZED_ONLY_FOR_DOMAIN_RO": (
+        "this is not a .ro account, but the login went to the Romanian domain",
+        "set the account's jurisdiction to the one it belongs to",
+    ),
+    "AUTHORIZED_ONLY_FOR_DOMAIN_SE": (
+        "this is not a .se account, but the login went to the Swedish domain",
+        "set the account's jurisdiction to the one it belongs to",
+    ),
+    "SWEDEN_NATIONAL_IDENTIFIER_REQUIRED": (
+        "a Swedish national identifier is required",
+        "provide it on betfair.se",
+    ),
+    "SWEDEN_BANK_ID_VERIFICATION_REQUIRED": (
+        "Swedish BankID verification is required",
+        "verify with BankID on betfair.se",
+    ),
+    "ACTIONS_REQUIRED": (
+        "information is missing on the account",
+        "log in on the website to provide it",
+    ),
+    "INPUT_VALIDATION_ERROR": (
+        "the request (headers or body) was not valid",
+        "check the app key and username; if they are right, report this as a bfprov bug",
+    ),
+}
+
+
+def explain(status: str, *, crt: str = "the .crt", upload_url: str = "") -> tuple[str, str]:
+    """(meaning, remedy) for a loginStatus; unknown codes are reported as they come."""
+    if status not in CATALOGUE:
+        return (f"unknown loginStatus {status}", "see Betfair's documentation for this code")
+    meaning, remedy = CATALOGUE[status]
+    return meaning, remedy.format(crt=crt, upload_url=upload_url or "Betfair's website")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    login: str
+    logout: str
+
+
+def endpoints(jurisdiction: Jurisdiction, identity_url: str | None) -> Endpoints:
+    """The jurisdiction's URLs; `identity_url` replaces scheme and host of both."""
+    if identity_url:
+        parts = urlsplit(identity_url)
+        base = f"{parts.scheme}://{parts.netloc}"
+        return Endpoints(login=base + LOGIN_PATH, logout=base + LOGOUT_PATH)
+    return Endpoints(login=jurisdiction.login_url, logout=jurisdiction.logout_url)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: SecretStr
+    app_key: SecretStr
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one login check found. `status` is Betfair's loginStatus, if it answered."""
+
+    status: str | None
+    error: str | None = None
+    attempts: int = 0
+    logged_out: bool | None = None
+    logout_error: str | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.status == "SUCCESS"
+
+
+class _ContextAdapter(HTTPAdapter):
+    """An adapter whose TLS context carries the client certificate and the CA bundle."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+
+class RateLimiter:
+    """A token bucket per account: a small burst, then `per_minute` logins a minute."""
+
+    def __init__(self, per_minute: float = 10.0, burst: int = 5) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, key: str) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                tokens, last = self._buckets.get(key, (self.burst, now))
+                tokens = min(self.burst, tokens + (now - last) * self.rate)
+                if tokens >= 1:
+                    self._buckets[key] = (tokens - 1, now)
+                    return
+                self._buckets[key] = (tokens, now)
+                delay = (1 - tokens) / self.rate
+            time.sleep(delay)
+
+
+class LoginClient:
+    """Logs accounts in with their client certificate and logs them out again."""
+
+    def __init__(
+        self,
+        *,
+        ca_bundle: Path | None = None,
+        retries: int = 2,
+        backoff: float = 0.5,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.ca_bundle = ca_bundle
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = (connect_timeout, read_timeout)
+        self.limiter = limiter or RateLimiter()
+        self._banned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _context(self, crt: Path, key: Path) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.ca_bundle is not None:
+            context.load_verify_locations(cafile=str(self.ca_bundle))
+        context.load_cert_chain(certfile=str(crt), keyfile=str(key))
+        return context
+
+    def check(self, crt: Path, key: Path, creds: Credentials, urls: Endpoints) -> Outcome:
+        """Log in with this pair, then log out. Never raises for network trouble."""
+        with self._lock:
+            if creds.username in self._banned:
+                return Outcome(
+                    status=None,
+                    error="skipped: Betfair banned new logins for this account "
+                    "(TEMPORARY_BAN_TOO_MANY_REQUESTS earlier in this run)",
+                )
+        try:
+            context = self._context(crt, key)
+        except (ssl.SSLError, OSError) as exc:
+            return Outcome(status=None, error=f"cannot load the client certificate and key: {exc}")
+        with requests.Session() as session:
+            session.trust_env = False  # no proxies or netrc credentials from the environment
+            adapter = _ContextAdapter(context)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            outcome, token = self._login(session, creds, urls)
+            if outcome.status == "TEMPORARY_BAN_TOO_MANY_REQUESTS":
+                with self._lock:
+                    self._banned.add(creds.username)
+            if token is not None:
+                return self._logout(session, creds, urls, token, outcome.attempts)
+            return outcome
+
+    def _login(
+        self, session: requests.Session, creds: Credentials, urls: Endpoints
+    ) -> tuple[Outcome, str | None]:
+        """One login, with retries where it is safe; the session token on SUCCESS."""
+        # %20 for spaces, like curl --data-urlencode and .NET's EscapeDataString.
+        body = urlencode(
+            {"username": creds.username, "password": creds.password.get_secret_value()},
+            quote_via=quote,
+        )
+        headers = {
+            "X-Application": creds.app_key.get_secret_value(),
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
+        attempts = 0
+        while True:
+            attempts += 1
+            self.limiter.wait(creds.username)
+            try:
+                response = session.post(
+                    urls.login, data=body.encode("ascii"), headers=headers, timeout=self.timeout,
+                    allow_redirects=False,
+                )  # fmt: skip
+            except requests.exceptions.SSLError as exc:
+                return Outcome(status=None, error=_tls_error(exc), attempts=attempts), None
+            except requests.exceptions.ReadTimeout:
+                error = "no answer in time (read timeout); not retried: the login may have counted"
+                return Outcome(status=None, error=error, attempts=attempts), None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                if attempts <= self.retries:
+                    time.sleep(self.backoff * 2 ** (attempts - 1))
+                    continue
+                return Outcome(status=None, error=_connection_error(exc), attempts=attempts), None
+            status = _login_status(response)
+            if status is None and response.status_code >= 500 and attempts <= self.retries:
+                time.sleep(self.backoff * 2 ** (attempts - 1))
+                continue
+            if status is None:
+                return Outcome(status=None, error=_bad_answer(response), attempts=attempts), None
+            if status == "SUCCESS":
+                token = _json(response).get("sessionToken")
+                if not isinstance(token, str) or not token:
+                    error = "SUCCESS without a session token"
+                    return Outcome(status=None, error=error, attempts=attempts), None
+                return Outcome(status=status, attempts=attempts), token
+            return Outcome(status=status, attempts=attempts), None
+
+    def _logout(
+        self, session: requests.Session, creds: Credentials, urls: Endpoints, token: str,
+        attempts: int,
+    ) -> Outcome:  # fmt: skip
+        headers = {
+            "Accept": "application/json",
+            "X-Authentication": token,
+            "X-Application": creds.app_key.get_secret_value(),
+        }
+        try:
+            response = session.post(urls.logout, headers=headers, timeout=self.timeout)
+        except requests.exceptions.RequestException as exc:
+            return Outcome("SUCCESS", None, attempts, False, f"logout failed: {_short(exc)}")
+        answer = _json(response)
+        if answer.get("status") == "SUCCESS":
+            return Outcome("SUCCESS", None, attempts, True)
+        error = answer.get("error") or f"HTTP {response.status_code}"
+        return Outcome("SUCCESS", None, attempts, False, f"logout answered {error}")
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _login_status(response: requests.Response) -> str | None:
+    status = _json(response).get("loginStatus")
+    return status if isinstance(status, str) and status else None
+
+
+def _bad_answer(response: requests.Response) -> str:
+    kind = "JSON without loginStatus" if _json(response) else "not JSON"
+    return f"unexpected answer: HTTP {response.status_code}, {kind}"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _tls_error(exc: BaseException) -> str:
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return (
+            "the server's certificate is not trusted (set BFPROV_CA_BUNDLE for a private CA); "
+            "nothing was sent"
+        )
+    return f"TLS handshake failed: {_short(exc)}"
+
+
+def _connection_error(exc: BaseException) -> str:
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connection timed out"
+    if "Name or service not known" in text or "Failed to resolve" in text:
+        return "host name not found"
+    return f"connection failed: {_short(exc)}"
