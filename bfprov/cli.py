@@ -135,6 +135,63 @@ def init(profiles: ProfilesOpt = None) -> None:
     raise typer.Exit(run(_settings(profiles)))
 
 
+sandbox_app = typer.Typer(
+    help="The embedded Betfair identity-service emulator, for rehearsals and tests.",
+    no_args_is_help=True,
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    profiles: ProfilesOpt = None,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8443,
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="where the emulator keeps its CA and accounts")
+    ] = Path(".bfprov-sandbox"),
+    upload_live: Annotated[
+        bool, typer.Option("--upload-live", help="upload each account's live .crt at start")
+    ] = False,
+    lock_after: Annotated[int, typer.Option(help="wrong passwords before a lock")] = 3,
+    rate_limit: Annotated[int, typer.Option(help="successful logins a minute before a ban")] = 100,
+) -> None:
+    """Run the emulator; accounts come from the profiles (their secrets are read)."""
+    from bfprov.commands.sandbox import serve
+
+    raise typer.Exit(
+        serve(
+            _settings(profiles),
+            port=port,
+            state_dir=state_dir,
+            upload_live=upload_live,
+            lock_after=lock_after,
+            rate_limit=rate_limit,
+        )
+    )
+
+
+@sandbox_app.command("upload")
+def sandbox_upload(
+    account: Annotated[str, typer.Argument(help="the account whose .crt to upload")],
+    profiles: ProfilesOpt = None,
+    staged: Annotated[bool, typer.Option("--staged", help="upload the staged pair's .crt")] = False,
+) -> None:
+    """Upload an account's certificate to the emulator (its stand-in for the website)."""
+    from bfprov.commands.sandbox import upload
+
+    raise typer.Exit(upload(_settings(profiles), account=account, staged=staged))
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option("--keep", help="keep the demo's directory")] = False,
+) -> None:
+    """Run the whole lifecycle in a temporary directory against the emulator."""
+    from bfprov.commands.demo import demo as run
+
+    raise typer.Exit(run(keep=keep))
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"bfprov {__version__}")

@@ -283,14 +283,20 @@ class LoginClient:
         self._banned: set[str] = set()
         self._lock = threading.Lock()
 
-    def _context(self, crt: Path, key: Path) -> ssl.SSLContext:
+    def _context(self, crt: Path, key: Path, key_bits: int) -> ssl.SSLContext:
         context = ssl.create_default_context()
+        if key_bits and key_bits < 2048:
+            # Betfair accepts 1024-bit client keys, which OpenSSL's default security
+            # level refuses to load. The server's certificate is still verified.
+            context.set_ciphers("DEFAULT:@SECLEVEL=1")
         if self.ca_bundle is not None:
             context.load_verify_locations(cafile=str(self.ca_bundle))
         context.load_cert_chain(certfile=str(crt), keyfile=str(key))
         return context
 
-    def check(self, crt: Path, key: Path, creds: Credentials, urls: Endpoints) -> Outcome:
+    def check(
+        self, crt: Path, key: Path, creds: Credentials, urls: Endpoints, *, key_bits: int = 2048
+    ) -> Outcome:
         """Log in with this pair, then log out. Never raises for network trouble."""
         with self._lock:
             if creds.username in self._banned:
@@ -300,7 +306,7 @@ class LoginClient:
                     "(TEMPORARY_BAN_TOO_MANY_REQUESTS earlier in this run)",
                 )
         try:
-            context = self._context(crt, key)
+            context = self._context(crt, key, key_bits)
         except (ssl.SSLError, OSError) as exc:
             return Outcome(status=None, error=f"cannot load the client certificate and key: {exc}")
         with requests.Session() as session:
@@ -397,7 +403,11 @@ def _login_status(response: requests.Response) -> str | None:
 
 
 def _bad_answer(response: requests.Response) -> str:
-    kind = "JSON without loginStatus" if _json(response) else "not JSON"
+    try:
+        response.json()
+        kind = "JSON without loginStatus"
+    except ValueError:
+        kind = "not JSON"
     return f"unexpected answer: HTTP {response.status_code}, {kind}"
 
 
@@ -425,3 +435,31 @@ def _connection_error(exc: BaseException) -> str:
     if "Name or service not known" in text or "Failed to resolve" in text:
         return "host name not found"
     return f"connection failed: {_short(exc)}"
+
+
+def sandbox_upload(base_url: str, ca_bundle: Path | None, username: str, cert_pem: bytes) -> str:
+    """Upload a certificate to the embedded emulator (its stand-in for the website).
+
+    Returns the fingerprint the emulator now holds for the account.
+    """
+    from bfprov.errors import BfprovError
+
+    parts = urlsplit(base_url)
+    url = f"{parts.scheme}://{parts.netloc}/sandbox/upload"
+    verify: str | bool = str(ca_bundle) if ca_bundle else True
+    try:
+        response = requests.post(
+            url,
+            data={"username": username, "certificate": cert_pem.decode("ascii")},
+            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            verify=verify,
+        )
+    except requests.exceptions.SSLError as exc:
+        raise BfprovError(f"upload to {url} failed: {_tls_error(exc)}") from None
+    except requests.exceptions.RequestException as exc:
+        raise BfprovError(f"upload to {url} failed: {_connection_error(exc)}") from None
+    answer = _json(response)
+    if answer.get("status") != "SUCCESS":
+        error = answer.get("error") or f"HTTP {response.status_code}"
+        raise BfprovError(f"the emulator refused the upload for {username}: {error}")
+    return str(answer.get("fingerprint", ""))

@@ -254,7 +254,8 @@ def _with(base: FileState, sha: str, facts: dict[str, Any]) -> FileState:
     )
 
 
-def _read_record(directory: Path) -> Record | None:
+def read_record(directory: Path) -> Record | None:
+    """The account's record as it is now (None when missing or damaged)."""
     path = directory / RECORD_PATH
     try:
         data = read_bytes(path)
@@ -329,7 +330,7 @@ def observe_account(target: Target) -> ObservedAccount:
     if not stat.S_ISDIR(dst.st_mode):
         raise BfprovError(f"{directory} exists and is not a directory")
 
-    record = _read_record(directory)
+    record = read_record(directory)
     top = _listing(directory)
     live_stem = _pick_stem(top, target.account.stem)
     live, files = _pair(directory, "", top, live_stem, record)

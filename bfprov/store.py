@@ -104,13 +104,14 @@ class AccountWriter:
 
     # -- directories --------------------------------------------------------------------
     @staticmethod
-    def _open_child(parent: int, name: str, what: str) -> int:
-        try:
-            os.mkdir(name, DIR_MODE, dir_fd=parent)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise _os_error(exc, what) from None
+    def _open_child(parent: int, name: str, what: str, create: bool = True) -> int:
+        if create:
+            try:
+                os.mkdir(name, DIR_MODE, dir_fd=parent)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise _os_error(exc, what) from None
         try:
             return os.open(name, _DIR_FLAGS, dir_fd=parent)
         except OSError as exc:
@@ -246,12 +247,21 @@ class AccountWriter:
             os.rmdir(leaf, dir_fd=self._dir(parent))
 
     def exists(self, rel: str) -> bool:
-        dfd, leaf = self._split(rel)
+        """Whether `rel` exists (never creates anything on the way)."""
+        fd = self._dirs["."]
+        parts = rel.split("/")
+        opened: list[int] = []
         try:
-            os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        return True
+            for part in parts[:-1]:
+                try:
+                    fd = self._open_child(fd, part, f"{self.directory}/{rel}", create=False)
+                except BfprovError:
+                    return False
+                opened.append(fd)
+            return _exists_at(fd, parts[-1])
+        finally:
+            for o in opened:
+                os.close(o)
 
     # -- archive ------------------------------------------------------------------------
     def archive_dir(self) -> str:
@@ -275,7 +285,7 @@ class AccountWriter:
         """Keep only the newest `keep` generations in the archive."""
         if not self.exists(ARCHIVE):
             return
-        afd = self._dir(ARCHIVE)
+        afd = self._dir(ARCHIVE)  # exists: nothing is created
         generations = sorted(
             n
             for n in os.listdir(afd)  # noqa: PTH208 (a descriptor: no symlink race)

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from rich.text import Text
+
 from bfprov import console
 from bfprov.commands._pipeline import dump_json, load
 from bfprov.login import Credentials, LoginClient, Outcome, endpoints, explain
-from bfprov.observe import observe
+from bfprov.observe import observe, read_record
 from bfprov.secret import reveal
 
 if TYPE_CHECKING:
@@ -122,7 +124,9 @@ def run_checks(settings: Settings, checks: Sequence[Check]) -> list[CheckResult]
             return CheckResult(target.name, account.jurisdiction.value, check.pair, fingerprint,
                                None, outcome, error, remedy)  # fmt: skip
         urls = endpoints(account.jurisdiction, settings.identity_url)
-        outcome = client.check(crt, target.directory / pair.key.path, creds[target.name], urls)
+        bits = pair.key_facts.bits if pair.key_facts else 2048
+        key = target.directory / pair.key.path
+        outcome = client.check(crt, key, creds[target.name], urls, key_bits=bits)
         if outcome.status is not None:
             meaning, remedy = explain(
                 outcome.status, crt=str(crt), upload_url=account.jurisdiction.upload_url
@@ -139,27 +143,36 @@ def run_checks(settings: Settings, checks: Sequence[Check]) -> list[CheckResult]
 
 
 def results_table(results: Sequence[CheckResult]) -> Table:
+    """Account, jurisdiction, pair, fingerprint and result; remedies go below it."""
     from rich.table import Table
 
     table = Table(title="Login checks", title_justify="left")
-    for column in ("account", "jurisdiction", "pair", "fingerprint", "result", "what to do"):
-        table.add_column(column, overflow="fold")
+    table.add_column("account", overflow="fold")
+    for column in ("jurisdiction", "pair", "fingerprint"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("result", overflow="fold")
     for r in results:
         result = r.outcome.status or f"error: {r.outcome.error}"
         if r.success and r.outcome.logged_out is False:
             result += f" ({r.outcome.logout_error})"
         style = "green" if r.success else ("yellow" if r.awaiting_upload else "red")
         short = r.fingerprint[:16] if r.fingerprint else "-"
-        todo = "-" if r.success else r.remedy
-        table.add_row(r.account, r.jurisdiction, r.pair, short, f"[{style}]{result}[/]", todo)
+        table.add_row(r.account, r.jurisdiction, r.pair, short, Text(result, style=style))
     return table
 
 
 def show(results: Sequence[CheckResult], *, as_json: bool) -> None:
     if as_json:
         console.raw(dump_json([r.to_json() for r in results]))
-    elif results:
-        console.stdout().print(results_table(results))
+        return
+    if not results:
+        return
+    console.stdout().print(results_table(results))
+    todo = [r for r in results if not r.success]
+    if todo:
+        console.say("What to do:")
+        for r in todo:
+            console.say(f"  {r.account} ({r.pair}): {r.meaning}.\n    -> {r.remedy}")
 
 
 def record(results: Sequence[CheckResult], checks: Sequence[Check]) -> None:
@@ -174,7 +187,9 @@ def record(results: Sequence[CheckResult], checks: Sequence[Check]) -> None:
         check = pairs[0][0]
         if not check.observed.exists:
             continue
-        previous = (check.observed.record.last_check if check.observed.record else None) or {}
+        # Read the record afresh: an apply may have rewritten it since it was observed.
+        current = read_record(check.target.directory)
+        previous = (current.last_check if current else None) or {}
         entry: dict[str, Any] = {"at": now}
         for c, r in pairs:
             entry[c.pair] = {"fingerprint": r.fingerprint, "loginStatus": r.outcome.status,
@@ -183,7 +198,7 @@ def record(results: Sequence[CheckResult], checks: Sequence[Check]) -> None:
         entry["last_live_success"] = (
             now if live and live["loginStatus"] == "SUCCESS" else previous.get("last_live_success")
         )
-        record_check(check.target.output_dir, check.target.name, check.observed.record, entry)
+        record_check(check.target.output_dir, check.target.name, current, entry)
 
 
 def verify(settings: Settings, *, accounts: Sequence[str], as_json: bool) -> int:

@@ -1,0 +1,150 @@
+"""`bfprov demo`: the whole lifecycle, in a temporary directory, against the emulator.
+
+It runs the same commands a user would, prints each as `$ bfprov ...`, and checks that
+each one ends the way the runbook says it should.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.rule import Rule
+
+from bfprov import console
+from bfprov.errors import BfprovError
+from bfprov.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bfprov.sandbox import Emulator
+
+ACCOUNTS = (("alice", "com"), ("bruno", "it"), ("carmen", "es"))
+
+PROFILE = """\
+# A three-account fleet for `bfprov demo`. Secrets come from files beside this one.
+version: 1
+output_dir: ../certs
+defaults:
+  app_key: {file: ../secrets/app_key}
+  subject:
+    country: GB
+    organization: Demo Trading Ltd
+  validity: {days: 365, renew_before: 30d}
+  outputs: [key, crt, pem, p12, csr, cnf]
+  p12: {profile: modern, password: {file: ../secrets/p12_password}}
+accounts:
+"""
+
+
+def _write_fleet(root: Path) -> Path:
+    """The demo's profile and secret files; returns the profile path."""
+    import secrets
+
+    from bfprov.store import write_file
+
+    profile = root / "profiles" / "demo.yaml"
+    text = PROFILE
+    for name, jurisdiction in ACCOUNTS:
+        text += (
+            f"  - name: {name}\n"
+            f"    username: {name}@example.com\n"
+            f"    password: {{file: ../secrets/{name}_password}}\n"
+            f"    jurisdiction: {jurisdiction}\n"
+            f"    subject: {{common_name: {name} bot}}\n"
+        )
+        # Each password carries the characters that must be URL-encoded.
+        password = secrets.token_urlsafe(12).encode() + b"&=%+ /?#"
+        write_file(root / "secrets" / f"{name}_password", password, 0o600, overwrite=True)
+    write_file(root / "secrets" / "app_key", secrets.token_hex(8).encode(), 0o600, overwrite=True)
+    write_file(root / "secrets" / "p12_password", secrets.token_urlsafe(12).encode(), 0o600,
+               overwrite=True)  # fmt: skip
+    write_file(profile, text.encode(), 0o644, overwrite=True)
+    return profile
+
+
+class _Demo:
+    def __init__(self, root: Path, emulator: Emulator) -> None:
+        self.root = root
+        self.emulator = emulator
+        self.profile = _write_fleet(root)
+        self.settings = Settings(
+            profiles=self.profile, identity_url=emulator.url, ca_bundle=emulator.ca_path
+        )
+        for name, _ in ACCOUNTS:
+            secret = (root / "secrets" / f"{name}_password").read_text()
+            app_key = (root / "secrets" / "app_key").read_text()
+            emulator.add_account(f"{name}@example.com", secret, app_key)
+
+    def step(self, title: str, command: str, run: Callable[[], int], expect: int = 0) -> None:
+        console.say(Rule(title, align="left"))
+        console.say(f"$ {command}")
+        code = run()
+        if code != expect:
+            raise BfprovError(f"demo step '{command}' exited {code}, expected {expect}")
+        console.say("")
+
+    def upload(self, names: tuple[str, ...], staged: bool = False) -> None:
+        sub = "staged/" if staged else ""
+        console.say(Rule("On Betfair's website (here: the emulator), upload the certificate",
+                         align="left"))  # fmt: skip
+        for name in names:
+            crt = self.root / "certs" / name / f"{sub}client-2048.crt"
+            self.emulator.upload(f"{name}@example.com", crt.read_bytes())
+            console.say(f"$ bfprov sandbox upload {name}{' --staged' if staged else ''}")
+            console.say(f"Uploaded {crt} for {name}@example.com")
+        console.say("")
+
+
+def demo(*, keep: bool) -> int:
+    """Run the lifecycle; exit 0 when every step ends as expected."""
+    from bfprov.commands.apply import apply
+    from bfprov.commands.plan import plan
+    from bfprov.commands.validate import validate
+    from bfprov.commands.verify import verify
+    from bfprov.sandbox import Emulator
+
+    with contextlib.ExitStack() as stack:
+        if keep:
+            root = Path(tempfile.mkdtemp(prefix="bfprov-demo-"))
+        else:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bfprov-demo-")))
+        emulator = stack.enter_context(Emulator(root / "sandbox"))
+        d = _Demo(root, emulator)
+        s = d.settings
+        console.say(f"bfprov demo in {root}, against the embedded emulator at {emulator.url}\n")
+
+        def apply_yes() -> int:
+            return apply(s, plan_file=None, yes=True, verify=True, accounts=[])
+
+        def plan_now() -> int:
+            return plan(s, as_json=False, out=None, detailed_exitcode=True)
+
+        d.step("Check the profile", "bfprov validate", lambda: validate(s))
+        d.step("Plan: three accounts to create", "bfprov plan --detailed-exitcode", plan_now, 2)
+        d.step("Create keys and certificates", "bfprov apply --yes", apply_yes)
+        d.upload(tuple(name for name, _ in ACCOUNTS))
+        d.step("Every account logs in", "bfprov verify",
+               lambda: verify(s, accounts=[], as_json=False))  # fmt: skip
+
+        d.profile.write_text(d.profile.read_text().replace("alice bot", "alice trading bot"))
+        d.step("Change alice's subject: the plan wants a rotation",
+               "bfprov plan --detailed-exitcode", plan_now, 2)  # fmt: skip
+        d.step("The new pair is staged; the live pair keeps working", "bfprov apply --yes",
+               apply_yes)  # fmt: skip
+        d.step("The staged pair is refused until it is uploaded", "bfprov verify",
+               lambda: verify(s, accounts=[], as_json=False))  # fmt: skip
+        d.step("Apply tries the staged pair and leaves the live one alone",
+               "bfprov apply --yes", apply_yes)  # fmt: skip
+        d.upload(("alice",), staged=True)
+        d.step("Now the staged pair logs in: apply promotes it", "bfprov apply --yes",
+               apply_yes)  # fmt: skip
+        d.step("Every account logs in with its live pair", "bfprov verify",
+               lambda: verify(s, accounts=[], as_json=False))  # fmt: skip
+        d.step("Nothing left to do", "bfprov plan --detailed-exitcode", plan_now)
+        console.say(f"Demo complete: the whole lifecycle ran green. Files: {root / 'certs'}"
+                    + ("" if keep else " (removed on exit; --keep keeps them)"))  # fmt: skip
+    return 0

@@ -1,0 +1,81 @@
+"""`bfprov sandbox serve|upload`: the embedded identity-service emulator, for rehearsals."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from bfprov import console
+from bfprov.errors import BfprovError
+from bfprov.observe import STAGED, read_bytes
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bfprov.settings import Settings
+
+
+def serve(
+    settings: Settings,
+    *,
+    port: int,
+    state_dir: Path,
+    upload_live: bool,
+    lock_after: int,
+    rate_limit: int,
+) -> int:
+    """Run the emulator until Ctrl-C; accounts (and live uploads) from the profiles."""
+    from bfprov.sandbox import Emulator
+
+    emulator = Emulator(state_dir, port=port, lock_after=lock_after, rate_limit=rate_limit)
+    names: list[str] = []
+    if settings.profiles.exists():
+        from bfprov.commands._pipeline import load
+        from bfprov.commands.verify import credentials
+
+        desired = load(settings)
+        creds = credentials(desired.targets)
+        for target in desired.targets:
+            c = creds[target.name]
+            emulator.add_account(
+                c.username, c.password.get_secret_value(), c.app_key.get_secret_value()
+            )
+            names.append(target.name)
+            crt = target.directory / f"{target.account.stem}.crt"
+            if upload_live and crt.exists():
+                emulator.upload(c.username, read_bytes(crt))
+    with emulator:
+        console.say(f"bfprov sandbox: Betfair identity emulator listening on {emulator.url}")
+        console.say("Point bfprov at it with:")
+        console.say(f"  export BFPROV_IDENTITY_URL={emulator.url}")
+        console.say(f"  export BFPROV_CA_BUNDLE={emulator.ca_path}")
+        if names:
+            console.say(f"Accounts from {settings.profiles}: {', '.join(names)}")
+        console.say("Upload a certificate with `bfprov sandbox upload ACCOUNT [--staged]`.")
+        console.say("Press Ctrl-C to stop.")
+        threading.Event().wait()
+    return 0
+
+
+def upload(settings: Settings, *, account: str, staged: bool) -> int:
+    """Stand-in for the website's upload: send an account's .crt to the emulator."""
+    from bfprov.commands._pipeline import load
+    from bfprov.login import sandbox_upload
+    from bfprov.observe import observe_account
+
+    if not settings.identity_url:
+        raise BfprovError(
+            "set BFPROV_IDENTITY_URL (and BFPROV_CA_BUNDLE) to the emulator's, "
+            "as `bfprov sandbox serve` prints them"
+        )
+    target = load(settings).select([account]).targets[0]
+    pair = observe_account(target).staged if staged else observe_account(target).live
+    if pair.crt is None:
+        where = STAGED if staged else "live"
+        raise BfprovError(f"{account} has no {where} certificate to upload")
+    path = target.directory / pair.crt.path
+    fingerprint = sandbox_upload(
+        settings.identity_url, settings.ca_bundle, target.account.username, read_bytes(path)
+    )
+    console.say(f"Uploaded {path} for {target.account.username} (sha256 {fingerprint[:16]}...)")
+    return 0
