@@ -419,3 +419,81 @@ def test_a_1024_bit_pair_logs_in(emulator: Emulator, tmp_path: Path, rsa_key_102
         endpoints(Jurisdiction.COM, emulator.url), key_bits=1024,
     )  # fmt: skip
     assert outcome.status == "SUCCESS"
+
+
+SEED_CODES = """
+INVALID_USERNAME_OR_PASSWORD ACCOUNT_NOW_LOCKED ACCOUNT_ALREADY_LOCKED PENDING_AUTH
+TELBET_TERMS_CONDITIONS_NA DUPLICATE_CARDS SECURITY_QUESTION_WRONG_3X KYC_SUSPEND SUSPENDED
+CLOSED SELF_EXCLUDED INVALID_CONNECTIVITY_TO_REGULATOR_DK NOT_AUTHORIZED_BY_REGULATOR_DK
+INVALID_CONNECTIVITY_TO_REGULATOR_IT NOT_AUTHORIZED_BY_REGULATOR_IT SECURITY_RESTRICTED_LOCATION
+BETTING_RESTRICTED_LOCATION TRADING_MASTER TRADING_MASTER_SUSPENDED AGENT_CLIENT_MASTER
+AGENT_CLIENT_MASTER_SUSPENDED DANISH_AUTHORIZATION_REQUIRED SPAIN_MIGRATION_REQUIRED
+DENMARK_MIGRATION_REQUIRED SPANISH_TERMS_ACCEPTANCE_REQUIRED ITALIAN_CONTRACT_ACCEPTANCE_REQUIRED
+CERT_AUTH_REQUIRED CHANGE_PASSWORD_REQUIRED PERSONAL_MESSAGE_REQUIRED
+INTERNATIONAL_TERMS_ACCEPTANCE_REQUIRED EMAIL_LOGIN_NOT_ALLOWED MULTIPLE_USERS_WITH_SAME_CREDENTIAL
+ACCOUNT_PENDING_PASSWORD_CHANGE TEMPORARY_BAN_TOO_MANY_REQUESTS
+ITALIAN_PROFILING_ACCEPTANCE_REQUIRED
+AUTHORIZED_ONLY_FOR_DOMAIN_RO AUTHORIZED_ONLY_FOR_DOMAIN_SE SWEDEN_NATIONAL_IDENTIFIER_REQUIRED
+SWEDEN_BANK_ID_VERIFICATION_REQUIRED ACTIONS_REQUIRED INPUT_VALIDATION_ERROR
+""".split()  # noqa: SIM905
+
+
+def test_every_login_status_of_betfairs_documentation_is_explained() -> None:
+    from bfprov.login import CATALOGUE
+
+    assert set(SEED_CODES) <= set(CATALOGUE)
+    for code in SEED_CODES:
+        meaning, remedy = explain(code, crt="x.crt", upload_url="https://u")
+        assert meaning and remedy and "{" not in remedy
+
+
+def test_an_update_is_verified_with_the_live_pair(fleet: Fleet) -> None:
+    fleet.run("apply", "--yes")
+    fleet.upload("alice")
+    fleet.upload("bob")
+    (fleet.out / "alice" / "client-2048.pem").unlink()
+    before = len(logins(fleet.emulator))
+    code, out, err = fleet.run("apply", "--yes")
+    assert code == 0, err
+    after = logins(fleet.emulator)[before:]
+    assert [(e.username, e.login_status) for e in after] == [("alice", "SUCCESS")]
+    assert "Login checks" in out
+
+
+def test_sandbox_serve_and_upload_through_the_cli(tmp_path: Path) -> None:
+    import os
+    import signal
+    import sys
+
+    profile = tmp_path / "fleet.yaml"
+    profile.write_text(PROFILE)
+    (tmp_path / "bob.secret").write_text(PASSWORD + "\n")
+    env = {**os.environ, "BF_APP_KEY": APP_KEY, "BF_PASSWORD_ALICE": PASSWORD}
+    for name in ("BFPROV_IDENTITY_URL", "BFPROV_CA_BUNDLE", "BFPROV_OUTPUT_DIR"):
+        env.pop(name, None)
+    bfprov = [sys.executable, "-m", "bfprov"]
+    subprocess.run([*bfprov, "apply", "--yes", "--no-verify", "--profiles", str(profile)],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    server = subprocess.Popen(
+        [*bfprov, "sandbox", "serve", "--port", "0", "--profiles", str(profile),
+         "--state-dir", str(tmp_path / "sandbox")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(4)]
+        url = next(line.split("=", 1)[1].strip() for line in lines if "IDENTITY_URL=" in line)
+        env["BFPROV_IDENTITY_URL"] = url
+        env["BFPROV_CA_BUNDLE"] = str(tmp_path / "sandbox" / "ca.pem")
+        verify = [*bfprov, "verify", "--profiles", str(profile)]
+        assert subprocess.run(verify, env=env, capture_output=True).returncode == 1
+        for account in ("alice", "bob"):
+            up = subprocess.run([*bfprov, "sandbox", "upload", account, "--profiles", str(profile)],
+                                env=env, capture_output=True, text=True)  # fmt: skip
+            assert up.returncode == 0, up.stderr
+        result = subprocess.run(verify, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert PASSWORD not in result.stdout + result.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=10) == 130
