@@ -21,6 +21,7 @@ from bfprov.planner import (
     NewPair,
     Promote,
     RemoveLeftovers,
+    Restore,
     WriteDerived,
 )
 from bfprov.store import AccountWriter
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     from bfprov.models import Account, Target
     from bfprov.observe import ObservedAccount
 
-ARCHIVE_KEEP = 3
-
 
 @dataclass
 class Outcome:
@@ -45,6 +44,7 @@ class Outcome:
     created: bool = False
     staged: str | None = None  # path of the staged .crt to upload
     promoted: bool = False
+    restored: str | None = None  # the live .crt brought back from the archive
     promotion_pending: bool = False
     written: list[str] = field(default_factory=list)
 
@@ -86,9 +86,11 @@ def execute(inputs: Inputs) -> Outcome:
                     _promote(w, inputs, outcome)
                 else:
                     outcome.promotion_pending = True
+            elif isinstance(step, Restore):
+                _restore(w, inputs, step.generation, outcome)
             elif isinstance(step, ArchiveOrphan):  # handled by the apply command
                 pass
-        w.prune_archive(ARCHIVE_KEEP)
+        w.prune_archive(target.archive_keep)
         w.save_record()
     return outcome
 
@@ -179,6 +181,38 @@ def _write_derived(
             outcome.written.append(CNF_NAME)
 
 
+def _retire_live(w: AccountWriter, obs: ObservedAccount, keep_key: bool = False) -> None:
+    """Move the live generation into this run's archive: certificate first, then key."""
+    live = obs.live
+    if live.crt is not None:
+        w.archive([live.crt.path])
+    if live.key is not None and not keep_key:
+        w.archive([live.key.path])
+    if live.stem is not None:
+        w.archive([f"{live.stem}.{ext}" for ext in ("pem", "p12", "csr")])
+
+
+def _restore(w: AccountWriter, inputs: Inputs, generation: str, outcome: Outcome) -> None:
+    """Bring an archived generation back: the current live one takes its place there."""
+    from bfprov.observe import ARCHIVE, Generation, archived_generations
+
+    found: Generation | None = next(
+        (g for g in archived_generations(inputs.target) if g.name == generation), None
+    )
+    assert found is not None and found.pair.key and found.pair.crt and found.pair.stem
+    _retire_live(w, inputs.observed)
+    stem = found.pair.stem
+    w.move(found.pair.key.path, f"{stem}.key")
+    w.move(found.pair.crt.path, f"{stem}.crt")
+    # The generation's own derived files are rewritten below from the restored pair.
+    for ext in ("pem", "p12", "csr"):
+        w.remove(f"{ARCHIVE}/{generation}/{stem}.{ext}")
+    w.remove_empty_dir(f"{ARCHIVE}/{generation}")
+    outcome.restored = str(inputs.target.directory / f"{stem}.crt")
+    outcome.written += [f"{stem}.key", f"{stem}.crt"]
+    _rewrite_derived(w, inputs, stem, _wanted(inputs.target.account), outcome)
+
+
 def _promote(w: AccountWriter, inputs: Inputs, outcome: Outcome) -> None:
     """Make the staged pair live; the old generation goes to the archive.
 
@@ -187,14 +221,8 @@ def _promote(w: AccountWriter, inputs: Inputs, outcome: Outcome) -> None:
     live certificate, if there is one, matches the live key.
     """
     obs = inputs.observed
-    live, staged = obs.live, obs.staged
-    old_stem = live.stem
-    if live.crt is not None:
-        w.archive([live.crt.path])
-    if live.key is not None and not _same_key(obs):
-        w.archive([live.key.path])
-    if old_stem is not None:
-        w.archive([f"{old_stem}.{ext}" for ext in ("pem", "p12", "csr")])
+    staged = obs.staged
+    _retire_live(w, obs, keep_key=_same_key(obs))
     stem = staged.stem or inputs.target.account.stem
     if staged.key is not None:
         w.move(staged.key.path, f"{stem}.key")
@@ -203,11 +231,7 @@ def _promote(w: AccountWriter, inputs: Inputs, outcome: Outcome) -> None:
     w.remove_empty_dir(STAGED)
     outcome.promoted = True
     outcome.written += [f"{stem}.key", f"{stem}.crt"]
-    directory = inputs.target.directory
-    key_pem = read_bytes(directory / f"{stem}.key")
-    crt_pem = read_bytes(directory / f"{stem}.crt")
-    key = crypto.load_private_key(key_pem)
-    _write_derived(w, inputs, stem, key, key_pem, crt_pem, _wanted(inputs.target.account), outcome)
+    _rewrite_derived(w, inputs, stem, _wanted(inputs.target.account), outcome)
 
 
 def _same_key(obs: ObservedAccount) -> bool:

@@ -242,6 +242,18 @@ class Validity(BaseModel):
         default_factory=lambda: RenewWindow.parse("30d"),
         description="renew this long before expiry: '30d', '36h' or a share like '25%'",
     )
+    renew_jitter: RenewWindowField | None = Field(
+        None,
+        description="spread a fleet's renewals: each account renews up to this much earlier "
+        "(a duration like '5d'), by an amount fixed per account so plans stay stable",
+    )
+
+    @field_validator("renew_jitter")
+    @classmethod
+    def _jitter_is_a_duration(cls, value: RenewWindow | None) -> RenewWindow | None:
+        if value is not None and value.duration is None:
+            raise ValueError("renew_jitter must be a duration like '5d' or '12h', not a share")
+        return value
 
 
 class P12Spec(BaseModel):
@@ -318,6 +330,9 @@ class ProfileDocument(BaseModel):
     templates: Annotated[str, StringConstraints(min_length=1), BeforeValidator(_clean)] | None = (
         Field(None, description="a directory of Jinja templates overriding the bundled ones")
     )
+    archive_keep: int = Field(
+        3, ge=1, le=100, description="earlier generations kept per account in archive/"
+    )
     defaults: AccountDefaults = Field(default_factory=AccountDefaults)
     accounts: list[AccountEntry] = Field(default_factory=list)
 
@@ -358,10 +373,17 @@ class Account(BaseModel):
                 "outputs include p12, so p12.password ({env: ...} or {file: ...}) is required"
             )
         lifetime = timedelta(days=self.validity.days)
-        if self.validity.renew_before.before_expiry(lifetime) >= lifetime:
+        window = self.validity.renew_before.before_expiry(lifetime)
+        if window >= lifetime:
             raise ValueError(
                 f"validity.renew_before {self.validity.renew_before} is as long as the "
                 f"validity ({self.validity.days} days): the certificate would always be due"
+            )
+        jitter = self.validity.renew_jitter
+        if jitter is not None and window + jitter.before_expiry(lifetime) >= lifetime:
+            raise ValueError(
+                f"validity.renew_before {self.validity.renew_before} plus renew_jitter {jitter} "
+                f"is as long as the validity ({self.validity.days} days)"
             )
         return self
 
@@ -397,6 +419,7 @@ class Target:
     output_dir: Path
     templates: Path | None
     source: Path
+    archive_keep: int = 3
 
     @property
     def name(self) -> str:

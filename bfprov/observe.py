@@ -447,3 +447,28 @@ def file_record(path: Path, facts: dict[str, Any], data: bytes) -> FileRecord:
 def dump_facts(value: object) -> dict[str, Any]:
     """Facts as stored in records."""
     return _dump(value)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """An archived generation holding a complete, matching key pair."""
+
+    name: str  # the archive directory: its UTC time
+    pair: Pair
+
+
+def archived_generations(target: Target) -> list[Generation]:
+    """Archived generations with a usable pair, oldest first."""
+    archive = target.directory / ARCHIVE
+    found: list[Generation] = []
+    for name, st in sorted(_listing(archive).items()):
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        inner = _listing(archive / name)
+        pair, _ = _pair(
+            target.directory, f"{ARCHIVE}/{name}/", inner, _pick_stem(inner, target.account.stem),
+            None,
+        )  # fmt: skip
+        if pair.complete and pair.matched:
+            found.append(Generation(name, pair))
+    return found

@@ -5,6 +5,7 @@ The plan is data. `plan` prints it; `apply` executes the very same value, step b
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -87,7 +88,23 @@ class ArchiveOrphan:
     pass
 
 
-Step = ArchiveFiles | RemoveLeftovers | NewPair | WriteDerived | FixModes | Promote | ArchiveOrphan
+@dataclass(frozen=True)
+class Restore:
+    """Bring an archived generation back as the live pair (`bfprov rollback`)."""
+
+    generation: str
+
+
+Step = (
+    ArchiveFiles
+    | RemoveLeftovers
+    | NewPair
+    | WriteDerived
+    | FixModes
+    | Promote
+    | ArchiveOrphan
+    | Restore
+)
 
 
 @dataclass(frozen=True)
@@ -201,19 +218,35 @@ def _problem(state: FileState | None, fallback: str) -> str:
     return fallback
 
 
+def jitter_offset(account: Account) -> timedelta:
+    """How much earlier than renew_before this account renews: fixed per account name."""
+    jitter = account.validity.renew_jitter
+    if jitter is None or jitter.duration is None:
+        return timedelta(0)
+    seconds = int(jitter.duration.total_seconds())
+    if seconds <= 0:
+        return timedelta(0)
+    digest = hashlib.sha256(account.name.encode()).digest()
+    return timedelta(seconds=int.from_bytes(digest[:8], "big") % seconds)
+
+
+def renewal_window(account: Account, lifetime: timedelta) -> timedelta:
+    """How long before expiry the account's certificate is due for renewal."""
+    return account.validity.renew_before.before_expiry(lifetime) + jitter_offset(account)
+
+
 def _expiry(cf: CertFacts, account: Account, now: datetime, where: str) -> list[str]:
     left = cf.not_after - now
     if left <= timedelta(0):
         return [f"{where} certificate expired on {cf.not_after:%Y-%m-%d}"]
     if cf.not_before > now:
         return [f"{where} certificate is not valid before {cf.not_before:%Y-%m-%d %H:%M} UTC"]
-    lifetime = cf.not_after - cf.not_before
-    window = account.validity.renew_before.before_expiry(lifetime)
+    window = renewal_window(account, cf.not_after - cf.not_before)
     if left <= window:
-        return [
-            f"{where} certificate expires in {_days(left)} on {cf.not_after:%Y-%m-%d} "
-            f"(renew_before {account.validity.renew_before})"
-        ]
+        rule = f"renew_before {account.validity.renew_before}"
+        if account.validity.renew_jitter is not None:
+            rule += f" + {_days(jitter_offset(account))} of renew_jitter"
+        return [f"{where} certificate expires in {_days(left)} on {cf.not_after:%Y-%m-%d} ({rule})"]
     return []
 
 

@@ -125,7 +125,7 @@ def _load(path: Path, settings: Settings) -> Desired:
         output_dirs.setdefault(f.output_dir, None)
         source = f.path.resolve()
         for index, account in f.accounts:
-            targets.append(Target(account, f.output_dir, f.templates, source))
+            targets.append(Target(account, f.output_dir, f.templates, source, f.archive_keep))
             if account.key.size == 1024:
                 warnings.append(f.weak_key_warning(index))
     return Desired(targets=tuple(targets), output_dirs=tuple(output_dirs), warnings=tuple(warnings))
@@ -388,6 +388,7 @@ class _File:
     accounts: list[tuple[int, Account]] = field(default_factory=list)
     output_dir: Path | None = None
     templates: Path | None = None
+    archive_keep: int = 3
     problems: list[tuple[int, int, str]] = field(default_factory=list)
 
     @property
@@ -567,6 +568,9 @@ class _File:
             self.report(loc, _message(error))
 
     def _directories(self, settings: Settings) -> None:
+        keep = self.data.get("archive_keep")
+        if isinstance(keep, int) and not isinstance(keep, bool):
+            self.archive_keep = keep  # validated by ProfileDocument
         base = self.path.parent
         output_dir = self.data.get("output_dir")
         templates = self.data.get("templates")

@@ -78,8 +78,9 @@ def apply_lock(output_dir: Path) -> Iterator[None]:
 
 
 def utc_stamp(now: datetime | None = None) -> str:
-    """A UTC time for archive directory names, sortable as text."""
-    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    """A UTC time for archive directory names: microseconds, so that text order is
+    time order even for several generations archived within one second."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 class AccountWriter:

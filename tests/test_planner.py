@@ -587,3 +587,53 @@ def test_a_certificate_issued_by_someone_else_is_rotated() -> None:
     change = run(healthy(live=pair(kf=key_facts(), cf=cf)))
     assert change.action is Action.ROTATE
     assert any("not self-signed" in r for r in change.reasons)
+
+
+def test_renew_jitter_is_fixed_per_account_and_bounded() -> None:
+    from bfprov.planner import jitter_offset, renewal_window
+
+    accounts = [
+        account(
+            name=f"bot{i}", validity={"days": 365, "renew_before": "30d", "renew_jitter": "10d"}
+        )
+        for i in range(50)
+    ]
+    offsets = [jitter_offset(a) for a in accounts]
+    assert all(timedelta(0) <= o < timedelta(days=10) for o in offsets)
+    assert len(set(offsets)) > 40  # spread over the jitter
+    assert offsets == [jitter_offset(a) for a in accounts]  # stable from run to run
+    lifetime = timedelta(days=365)
+    assert renewal_window(accounts[0], lifetime) == timedelta(days=30) + offsets[0]
+
+
+def test_renew_jitter_moves_the_renewal_earlier() -> None:
+    from bfprov.planner import jitter_offset
+
+    acc = account(validity={"days": 365, "renew_before": "30d", "renew_jitter": "20d"})
+    offset = jitter_offset(acc)
+    just_inside = 30 + offset.total_seconds() / 86400 - 0.01
+    change = run(healthy(live=pair(kf=key_facts(), cf=cert_facts(days_left=just_inside))), acc)
+    assert change.action is Action.ROTATE
+    assert any("of renew_jitter" in r for r in change.reasons)
+    just_outside = just_inside + 0.02
+    change = run(healthy(live=pair(kf=key_facts(), cf=cert_facts(days_left=just_outside))), acc)
+    assert change.action is Action.NOOP
+
+
+@pytest.mark.parametrize(
+    ("validity", "message"),
+    [
+        ({"days": 30, "renew_before": "30d"}, "is as long as the validity"),
+        ({"days": 30, "renew_before": "720h"}, "is as long as the validity"),
+        ({"days": 30, "renew_before": "100%"}, "between 0% and 100%"),
+        ({"days": 30, "renew_before": "20d", "renew_jitter": "10d"}, "plus renew_jitter"),
+        ({"days": 30, "renew_before": "20d", "renew_jitter": "10%"}, "not a share"),
+    ],
+)
+def test_windows_as_long_as_the_validity_are_refused(
+    validity: dict[str, Any], message: str
+) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        account(validity=validity)

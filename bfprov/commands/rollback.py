@@ -1,0 +1,68 @@
+"""`bfprov rollback ACCOUNT`: bring back the newest archived generation as the live pair."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bfprov import console
+from bfprov.commands._pipeline import load, render_cnfs
+from bfprov.errors import BfprovError
+from bfprov.executor import Inputs, execute
+from bfprov.models import Output
+from bfprov.observe import archived_generations, observe_account
+from bfprov.planner import Action, Change, Restore
+from bfprov.secret import reveal
+from bfprov.store import apply_lock
+
+if TYPE_CHECKING:
+    from bfprov.settings import Settings
+
+
+def rollback(settings: Settings, *, account: str) -> int:
+    """The current live pair goes to the archive; the newest archived one comes back."""
+    desired = load(settings).select([account])
+    target = desired.targets[0]
+    with apply_lock(target.output_dir):
+        observed = observe_account(target)
+        generations = archived_generations(target)
+        if not generations:
+            raise BfprovError(f"{account} has no archived generation with a key pair to restore")
+        generation = generations[-1]
+        password = None
+        if Output.P12 in target.account.outputs:
+            assert target.account.p12.password is not None
+            password = reveal(target.account.p12.password, target.source.parent,
+                              f"{account}: p12.password")  # fmt: skip
+        change = Change(
+            account=account,
+            action=Action.UPDATE,
+            reasons=(f"rollback to the generation archived at {generation.name}",),
+            requires_upload=True,
+            steps=(Restore(generation.name),),
+        )
+        outcome = execute(
+            Inputs(
+                target=target,
+                observed=observed,
+                change=change,
+                now=datetime.now(UTC),
+                cnf_text=render_cnfs(desired)[account],
+                p12_password=password,
+                promote=False,
+            )
+        )
+    facts = generation.pair.crt_facts
+    fingerprint = facts.fingerprint_sha256[:16] if facts else "?"
+    console.say(
+        f"Rolled {account} back to the generation archived at {generation.name} "
+        f"(certificate {fingerprint}...); the replaced pair is in the archive."
+    )
+    console.say(
+        "Betfair keeps only the last uploaded certificate: upload the restored one again\n"
+        f"  {outcome.restored}\n  at {target.account.jurisdiction.upload_url}\n"
+        "then run `bfprov verify`."
+    )
+    if facts is not None and facts.not_after <= datetime.now(UTC):
+        console.warn(f"the restored certificate expired on {facts.not_after:%Y-%m-%d}")
+    return 0
