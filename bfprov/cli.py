@@ -93,6 +93,17 @@ def apply(
 
 
 @app.command()
+def rollback(
+    account: Annotated[str, typer.Argument(help="the account to roll back")],
+    profiles: ProfilesOpt = None,
+) -> None:
+    """Bring back the newest archived generation as the live pair (upload it again)."""
+    from bfprov.commands.rollback import rollback as run
+
+    raise typer.Exit(run(_settings(profiles), account=account))
+
+
+@app.command()
 def promote(
     accounts: Annotated[list[str], typer.Argument(help="accounts whose staged pair goes live")],
     profiles: ProfilesOpt = None,
@@ -117,6 +128,23 @@ def verify(
     from bfprov.commands.verify import verify as run
 
     raise typer.Exit(run(_settings(profiles), accounts=account or [], as_json=json_))
+
+
+@app.command()
+def status(
+    profiles: ProfilesOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="the rows as JSON")] = False,
+    prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--prometheus", help="Prometheus text format, for node_exporter's textfile collector"
+        ),
+    ] = False,
+) -> None:
+    """Per account: live certificate, expiry, state and last login check. Only reads."""
+    from bfprov.commands.status import status as run
+
+    raise typer.Exit(run(_settings(profiles), as_json=json_, prometheus=prometheus))
 
 
 @app.command()

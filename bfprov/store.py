@@ -93,7 +93,7 @@ class AccountWriter:
         self._dirs: dict[str, int] = {}
         self._stamp: str | None = None
         self.files: dict[str, FileRecord] = dict(record.files) if record else {}
-        self.last_check = record.last_check if record else None
+        self._last_check: dict[str, Any] | None = None  # set: replaces the one on disk
         try:
             root = os.open(output_dir, _DIR_FLAGS)
         except OSError as exc:
@@ -298,10 +298,23 @@ class AccountWriter:
             self.files = {k: v for k, v in self.files.items() if not k.startswith(prefix)}
 
     # -- record -------------------------------------------------------------------------
+    def set_last_check(self, entry: dict[str, Any]) -> None:
+        self._last_check = entry
+
     def save_record(self) -> None:
-        """Write the account's record: only entries for files that still exist."""
+        """Write the account's record: only entries for files that still exist.
+
+        The login check on disk is kept unless a new one was set: a verify may have
+        recorded one since this writer's record was observed.
+        """
+        from bfprov.observe import read_record
+
         self.files = {rel: rec for rel, rec in self.files.items() if self.exists(rel)}
-        record = Record(files=dict(sorted(self.files.items())), last_check=self.last_check)
+        last_check = self._last_check
+        if last_check is None:
+            current = read_record(self.directory)
+            last_check = current.last_check if current else None
+        record = Record(files=dict(sorted(self.files.items())), last_check=last_check)
         data = record.model_dump_json(indent=1).encode()
         self.write(f"{RECORD_DIR}/{RECORD_FILE}", data, 0o600)
         # The record does not describe itself.
@@ -311,7 +324,7 @@ class AccountWriter:
 def record_check(output_dir: Path, name: str, record: Record | None, entry: dict[str, Any]) -> None:
     """Keep the latest login check in an existing account's record (nothing else changes)."""
     with AccountWriter(output_dir, name, record) as writer:
-        writer.last_check = entry
+        writer.set_last_check(entry)
         writer.save_record()
 
 

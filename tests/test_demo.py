@@ -18,4 +18,5 @@ def test_demo_runs_green(
     assert "CERT_AUTH_REQUIRED" in out  # the staged pair before its upload
     assert "1 promoted" in out
     assert "No changes. 3 accounts match the profiles." in out
+    assert "$ bfprov status" in out
     assert "Demo complete" in out

@@ -103,6 +103,7 @@ def demo(*, keep: bool) -> int:
     """Run the lifecycle; exit 0 when every step ends as expected."""
     from bfprov.commands.apply import apply
     from bfprov.commands.plan import plan
+    from bfprov.commands.status import status
     from bfprov.commands.validate import validate
     from bfprov.commands.verify import verify
     from bfprov.sandbox import Emulator
@@ -145,6 +146,8 @@ def demo(*, keep: bool) -> int:
         d.step("Every account logs in with its live pair", "bfprov verify",
                lambda: verify(s, accounts=[], as_json=False))  # fmt: skip
         d.step("Nothing left to do", "bfprov plan --detailed-exitcode", plan_now)
+        d.step("Where every account stands", "bfprov status",
+               lambda: status(s, as_json=False, prometheus=False))  # fmt: skip
         console.say(f"Demo complete: the whole lifecycle ran green. Files: {root / 'certs'}"
                     + ("" if keep else " (removed on exit; --keep keeps them)"))  # fmt: skip
     return 0

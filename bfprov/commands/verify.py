@@ -190,7 +190,9 @@ def record(results: Sequence[CheckResult], checks: Sequence[Check]) -> None:
         # Read the record afresh: an apply may have rewritten it since it was observed.
         current = read_record(check.target.directory)
         previous = (current.last_check if current else None) or {}
-        entry: dict[str, Any] = {"at": now}
+        # Pairs not checked this time keep their last result (an apply that only tried
+        # the staged pair must not erase the live pair's history).
+        entry: dict[str, Any] = {**previous, "at": now}
         for c, r in pairs:
             entry[c.pair] = {"fingerprint": r.fingerprint, "loginStatus": r.outcome.status,
                              "error": r.outcome.error}  # fmt: skip
