@@ -78,6 +78,9 @@ def apply(
     ] = False,
 ) -> None:
     """Carry out the plan (with FILE, exactly that saved plan)."""
+    from bfprov import keypool
+
+    keypool.start()  # first keys are made while the rest starts up (see keypool)
     from bfprov.commands.apply import apply as run
 
     raise typer.Exit(

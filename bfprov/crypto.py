@@ -328,6 +328,12 @@ def spki_sha256_of(key: rsa.RSAPrivateKey) -> str:
 # --- reading material back -------------------------------------------------------------
 
 
+def key_facts_of(key: rsa.RSAPrivateKey) -> KeyFacts:
+    """Facts of a key bfprov just generated (written as PKCS#8), without parsing it back."""
+    return KeyFacts(algorithm="rsa", bits=key.key_size, spki_sha256=spki_sha256_of(key),
+                    encoding="pkcs8")  # fmt: skip
+
+
 def inspect_key(pem: bytes) -> KeyFacts:
     """Facts about a PEM private key of any type.
 

@@ -102,30 +102,29 @@ def _new_pair(w: AccountWriter, inputs: Inputs, step: NewPair, outcome: Outcome)
         key_pem = read_bytes(inputs.target.directory / f"{stem}.key")
         key = crypto.load_private_key(key_pem)
     else:
-        key = crypto.generate_key(account.key.size)
+        from bfprov import keypool
+
+        pooled = keypool.pool()
+        key = (pooled.take(account.key.size) if pooled else None) or crypto.generate_key(
+            account.key.size
+        )
         key_pem = crypto.private_key_pem(key)
     crt_pem = crypto.self_signed_certificate(
         key, account.subject, account.validity.days, inputs.now
     )
+    cert = crypto.inspect_certificate(crt_pem)
     prefix = f"{STAGED}/" if step.staged else ""
     if not step.reuse_key:
-        w.write(
-            f"{prefix}{stem}.key", key_pem, MODES["key"], dump_facts(crypto.inspect_key(key_pem))
-        )
+        w.write(f"{prefix}{stem}.key", key_pem, MODES["key"], dump_facts(crypto.key_facts_of(key)))
     # The key goes first: until the certificate lands there is a key without a
     # certificate, never a certificate that does not match its key.
-    w.write(
-        f"{prefix}{stem}.crt",
-        crt_pem,
-        MODES["crt"],
-        dump_facts(crypto.inspect_certificate(crt_pem)),
-    )
+    w.write(f"{prefix}{stem}.crt", crt_pem, MODES["crt"], dump_facts(cert))
     outcome.written += [f"{prefix}{stem}.key", f"{prefix}{stem}.crt"]
     if step.staged:
         outcome.staged = str(inputs.target.directory / STAGED / f"{stem}.crt")
         return
     outcome.created = True
-    _write_derived(w, inputs, stem, key, key_pem, crt_pem, _wanted(account), outcome)
+    _write_derived(w, inputs, stem, key, key_pem, crt_pem, _wanted(account), outcome, cert)
 
 
 def _wanted(account: Account) -> tuple[Output, ...]:
@@ -153,9 +152,10 @@ def _write_derived(
     crt_pem: bytes,
     outputs: tuple[Output, ...],
     outcome: Outcome,
+    cert: crypto.CertFacts | None = None,
 ) -> None:
     account = inputs.target.account
-    cert = crypto.inspect_certificate(crt_pem)
+    cert = cert or crypto.inspect_certificate(crt_pem)
     for output in outputs:
         if output is Output.PEM:
             data = crypto.combined_pem(crt_pem, key_pem)

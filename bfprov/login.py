@@ -22,12 +22,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import requests
     from pydantic import SecretStr
 
     from bfprov.models import Jurisdiction
@@ -227,16 +225,20 @@ class Outcome:
         return self.status == "SUCCESS"
 
 
-class _ContextAdapter(HTTPAdapter):
-    """An adapter whose TLS context carries the client certificate and the CA bundle."""
+def _context_adapter(context: ssl.SSLContext) -> Any:
+    """An HTTPAdapter whose TLS context carries the client certificate and the CA bundle.
 
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__(max_retries=0)
+    requests is imported here, not at the top: commands that make no login (plan,
+    apply --no-verify) do not pay for importing it.
+    """
+    from requests.adapters import HTTPAdapter
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
+    class ContextAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["ssl_context"] = context
+            super().init_poolmanager(*args, **kwargs)
+
+    return ContextAdapter(max_retries=0)
 
 
 class RateLimiter:
@@ -309,9 +311,11 @@ class LoginClient:
             context = self._context(crt, key, key_bits)
         except (ssl.SSLError, OSError) as exc:
             return Outcome(status=None, error=f"cannot load the client certificate and key: {exc}")
+        import requests
+
         with requests.Session() as session:
             session.trust_env = False  # no proxies or netrc credentials from the environment
-            adapter = _ContextAdapter(context)
+            adapter = _context_adapter(context)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             outcome, token = self._login(session, creds, urls)
@@ -326,6 +330,8 @@ class LoginClient:
         self, session: requests.Session, creds: Credentials, urls: Endpoints
     ) -> tuple[Outcome, str | None]:
         """One login, with retries where it is safe; the session token on SUCCESS."""
+        import requests
+
         # %20 for spaces, like curl --data-urlencode and .NET's EscapeDataString.
         body = urlencode(
             {"username": creds.username, "password": creds.password.get_secret_value()},
@@ -373,6 +379,8 @@ class LoginClient:
         self, session: requests.Session, creds: Credentials, urls: Endpoints, token: str,
         attempts: int,
     ) -> Outcome:  # fmt: skip
+        import requests
+
         headers = {
             "Accept": "application/json",
             "X-Authentication": token,
@@ -427,6 +435,8 @@ def _tls_error(exc: BaseException) -> str:
 
 
 def _connection_error(exc: BaseException) -> str:
+    import requests
+
     text = str(exc)
     if "Connection refused" in text:
         return "connection refused"
@@ -442,6 +452,8 @@ def sandbox_upload(base_url: str, ca_bundle: Path | None, username: str, cert_pe
 
     Returns the fingerprint the emulator now holds for the account.
     """
+    import requests
+
     from bfprov.errors import BfprovError
 
     parts = urlsplit(base_url)

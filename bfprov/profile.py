@@ -43,6 +43,11 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from bfprov.errors import BfprovError
+
+try:  # libyaml's parser, for the fast path only (see _event_source)
+    from _ruamel_yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - the extension is a dependency, but optional
+    _CParser = None
 from bfprov.models import (
     Account,
     AccountDefaults,
@@ -53,7 +58,7 @@ from bfprov.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from pydantic_core import ErrorDetails
     from ruamel.yaml.nodes import Node
@@ -242,6 +247,19 @@ class _Unusual(Exception):
 _NO_KEY = object()
 
 
+def _event_source(yaml: YAML, text: str) -> tuple[Any, Callable[[], Any]]:
+    """A constructor for typed scalars, and where parser events come from.
+
+    libyaml's parser (ruamel.yaml.clib) is about fifteen times faster than the pure one
+    and gives the same event classes, anchors and tags included, so the checks below
+    hold either way. Without the C extension, the pure parser serves.
+    """
+    if _CParser is not None:
+        return yaml.constructor, _CParser(text).get_event
+    constructor, parser = yaml.get_constructor_parser(text)
+    return constructor, parser.get_event
+
+
 def _load_fast(text: str) -> Any:
     """The document's plain data built straight from parser events, or `_Unusual`.
 
@@ -252,9 +270,9 @@ def _load_fast(text: str) -> Any:
     yaml = _yaml()
     with _gc_paused():
         try:
-            constructor, parser = yaml.get_constructor_parser(text)
+            constructor, get_event = _event_source(yaml, text)
             resolve = yaml.resolver.resolve
-            get_event = parser.get_event
+            tags: dict[tuple[Any, Any], Any] = {}
             root: Any = None
             containers: list[Any] = []
             keys: list[Any] = []  # per open collection: a mapping's pending key, or _NO_KEY
@@ -266,7 +284,11 @@ def _load_fast(text: str) -> Any:
                 if kind is ScalarEvent:
                     if event.anchor is not None or event.ctag is not None:
                         raise _Unusual
-                    tag = resolve(ScalarNode, event.value, event.implicit)
+                    # Profiles repeat the same keys thousands of times: resolve each once.
+                    memo = (event.value, event.implicit)
+                    tag = tags.get(memo)
+                    if tag is None:
+                        tag = tags[memo] = resolve(ScalarNode, event.value, event.implicit)
                     if tag == _STR:
                         value = event.value
                     elif tag == _MERGE:
@@ -309,10 +331,8 @@ def _load_fast(text: str) -> Any:
                 else:
                     top[keys[-1]] = value
                     keys[-1] = _NO_KEY
-        except (YAMLError, _Refused):
+        except (YAMLError, _Refused, ValueError, TypeError):
             raise _Unusual from None
-        finally:
-            yaml.parser.dispose()
 
 
 def _compose(label: str, text: str) -> tuple[Node | None, Any]:

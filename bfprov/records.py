@@ -8,27 +8,28 @@ cheap. Records hold no secret and no key material: only digests and public facts
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 RECORD_DIR = ".bfprov"
 RECORD_FILE = "record.json"
 RECORD_PATH = f"{RECORD_DIR}/{RECORD_FILE}"
 
 
-class FileRecord(BaseModel):
+# Plain dataclasses, not pydantic models: a plan of a large fleet reads thousands of
+# records, and they are bfprov's own files (observe parses them defensively).
+@dataclass(frozen=True)
+class FileRecord:
     """What bfprov knew of one file when it last wrote or checked it."""
-
-    model_config = ConfigDict(frozen=True)
 
     size: int
     mtime_ns: int
     ctime_ns: int
     ino: int
     sha256: str
-    facts: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def same_stat(self, st: os.stat_result) -> bool:
         # ctime cannot be set from user space, so any write to the file since we
@@ -41,11 +42,19 @@ class FileRecord(BaseModel):
         )
 
 
-class Record(BaseModel):
+@dataclass(frozen=True)
+class Record:
     """The record of one account directory; paths are relative to it."""
 
-    model_config = ConfigDict(frozen=True)
-
     version: int = 1
-    files: dict[str, FileRecord] = Field(default_factory=dict)
+    files: dict[str, FileRecord] = field(default_factory=dict)
     last_check: dict[str, Any] | None = None
+
+    def to_json(self) -> bytes:
+        # vars(), not asdict(): no deep copy of every entry's facts.
+        data = {
+            "version": self.version,
+            "files": {rel: vars(entry) for rel, entry in sorted(self.files.items())},
+            "last_check": self.last_check,
+        }
+        return json.dumps(data, indent=1, sort_keys=True).encode()

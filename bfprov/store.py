@@ -91,6 +91,7 @@ class AccountWriter:
         self.name = name
         self.directory = output_dir / name
         self._dirs: dict[str, int] = {}
+        self._dirty: set[int] = set()
         self._stamp: str | None = None
         self.files: dict[str, FileRecord] = dict(record.files) if record else {}
         self._last_check: dict[str, Any] | None = None  # set: replaces the one on disk
@@ -135,10 +136,19 @@ class AccountWriter:
             raise BfprovError(f"refusing path {rel!r} inside {self.directory}")
         return self._dir(parent), leaf
 
+    def sync(self) -> None:
+        """Make every rename so far durable."""
+        for fd in self._dirty:
+            os.fsync(fd)
+        self._dirty.clear()
+
     def close(self) -> None:
-        for fd in self._dirs.values():
-            os.close(fd)
-        self._dirs.clear()
+        try:
+            self.sync()
+        finally:
+            for fd in self._dirs.values():
+                os.close(fd)
+            self._dirs.clear()
 
     def __enter__(self) -> AccountWriter:
         return self
@@ -168,7 +178,7 @@ class AccountWriter:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                os.fdatasync(fd)  # the bytes and size; the rename's fsync covers the rest
             finally:
                 os.close(fd)
             os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
@@ -180,7 +190,9 @@ class AccountWriter:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dfd)
             raise
-        os.fsync(dfd)
+        # The file's bytes are durable (fsynced before the rename); the rename itself is
+        # made durable by one directory fsync per directory at close(), not one per file.
+        self._dirty.add(dfd)
         self._remember(rel, hashlib.sha256(data).hexdigest(), facts or {})
 
     def _remember(self, rel: str, sha: str, facts: dict[str, Any]) -> None:
@@ -222,6 +234,9 @@ class AccountWriter:
         """Rename within the account directory (atomic, same file system)."""
         sfd, sleaf = self._split(src)
         dfd, dleaf = self._split(dst)
+        # Moves carry the ordering that keeps a live .crt matching the live .key
+        # (promotion, rollback): every earlier rename is made durable first.
+        self.sync()
         try:
             os.replace(sleaf, dleaf, src_dir_fd=sfd, dst_dir_fd=dfd)
         except OSError as exc:
@@ -315,7 +330,7 @@ class AccountWriter:
             current = read_record(self.directory)
             last_check = current.last_check if current else None
         record = Record(files=dict(sorted(self.files.items())), last_check=last_check)
-        data = record.model_dump_json(indent=1).encode()
+        data = record.to_json()
         self.write(f"{RECORD_DIR}/{RECORD_FILE}", data, 0o600)
         # The record does not describe itself.
         self.files.pop(f"{RECORD_DIR}/{RECORD_FILE}", None)

@@ -173,7 +173,21 @@ def _run(
     logged_in: set[str],
 ) -> list[Outcome]:
     """Execute the changes, in parallel: key generation dominates and releases the GIL."""
+    from bfprov import keypool
+
     targets = {t.name: t for t in snap.desired.targets}
+    pooled = keypool.pool()
+    if pooled is not None:
+        pooled.need(
+            sum(
+                1
+                for c in changes
+                for s in c.steps
+                if isinstance(s, NewPair)
+                and not s.reuse_key
+                and targets[c.account].account.key.size == pooled.bits
+            )
+        )
     jobs: list[Inputs] = []
     for change in changes:
         if change.action is Action.ORPHAN:
@@ -193,7 +207,9 @@ def _run(
             )
         )
     outcomes: list[Outcome] = []
-    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    # One thread more than cores: key generation keeps every core busy while a thread
+    # waits for its fsyncs.
+    workers = max(1, min(len(jobs), (os.cpu_count() or 1) + 1))
     with _progress(len(jobs)) as advance, ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(execute, job) for job in jobs]
         try:
