@@ -353,10 +353,13 @@ class LoginClient:
                 )  # fmt: skip
             except requests.exceptions.SSLError as exc:
                 return Outcome(status=None, error=_tls_error(exc), attempts=attempts), None
-            except requests.exceptions.ReadTimeout:
-                error = "no answer in time (read timeout); not retried: the login may have counted"
-                return Outcome(status=None, error=error, attempts=attempts), None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            except requests.exceptions.RequestException as exc:
+                if not _before_send(exc):
+                    # The request may have reached Betfair and counted as a login (or a
+                    # wrong password): never sent twice.
+                    return Outcome(
+                        status=None, error=_after_send_error(exc), attempts=attempts
+                    ), None
                 if attempts <= self.retries:
                     time.sleep(self.backoff * 2 ** (attempts - 1))
                     continue
@@ -432,6 +435,32 @@ def _tls_error(exc: BaseException) -> str:
             "nothing was sent"
         )
     return f"TLS handshake failed: {_short(exc)}"
+
+
+def _before_send(exc: BaseException) -> bool:
+    """Whether the request certainly never left: no connection could be made."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        reason = exc.args[0]
+        if isinstance(reason, MaxRetryError):
+            reason = reason.reason
+        return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+    return False
+
+
+def _after_send_error(exc: BaseException) -> str:
+    import requests
+
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "no answer in time (read timeout); not retried: the login may have counted"
+    return (
+        "the connection broke before a complete answer; not retried: the login may have "
+        f"counted ({_short(exc)})"
+    )
 
 
 def _connection_error(exc: BaseException) -> str:

@@ -189,14 +189,24 @@ class _Faulty(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         type(self).hits += 1
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.mode == "close":  # read the request, answer nothing, hang up
+            self.close_connection = True
+            return
+        if self.mode == "partial":  # half an answer, then hang up
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"loginSt")
+            self.close_connection = True
+            return
         if self.mode == "slow":
             time.sleep(1.0)
         status = 500 if self.mode == "500" else 200
         body = b"<html>oops</html>" if self.mode in ("500", "html") else b"{}"
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up first (the read-timeout test)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -233,6 +243,21 @@ def test_an_answer_without_login_status_is_not_retried(
     outcome = client(None).check(crt, key, creds(), endpoints(Jurisdiction.COM, url))
     assert handler.hits == 1
     assert error in (outcome.error or "")
+
+
+@pytest.mark.parametrize("mode", ["close", "partial"])
+def test_a_connection_that_breaks_after_sending_is_not_retried(
+    faulty: tuple[str, type[_Faulty]], pair_files: tuple[Path, Path, bytes], mode: str
+) -> None:
+    url, handler = faulty
+    handler.mode = mode
+    crt, key, _ = pair_files
+    start = time.monotonic()
+    outcome = client(None, retries=3).check(crt, key, creds(), endpoints(Jurisdiction.COM, url))
+    assert handler.hits == 1  # the login may have counted: never sent twice
+    assert outcome.status is None
+    assert "not retried" in (outcome.error or "")
+    assert time.monotonic() - start < 5
 
 
 def test_a_read_timeout_is_not_retried(
