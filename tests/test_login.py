@@ -193,7 +193,7 @@ class _Faulty(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if self.mode == "partial":  # half an answer, then hang up
-            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"loginSt")
+            self.wfile.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"loginSt')
             self.close_connection = True
             return
         if self.mode == "slow":

@@ -26,7 +26,21 @@ def load(settings: Settings) -> Desired:
     desired = load_profiles(settings.profiles, settings)
     for warning in desired.warnings:
         console.warn(warning)
+    _warn_if_tracked(desired)
     return desired
+
+
+def _warn_if_tracked(desired: Desired) -> None:
+    from bfprov.gitcheck import exposed
+
+    for output_dir in desired.output_dirs:
+        account = next((t.name for t in desired.targets if t.output_dir == output_dir), "x")
+        root = exposed(output_dir, account)
+        if root is not None:
+            console.warn(
+                f"output_dir {output_dir} lies in the git work tree {root} and is not "
+                "ignored: private keys could be committed; add it to .gitignore"
+            )
 
 
 def render_cnfs(desired: Desired) -> dict[str, str | None]:
