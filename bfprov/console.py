@@ -12,15 +12,25 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
 
+# Off a terminal (CI logs, pipes) Rich would assume 80 columns and fold table cells
+# mid-word; logs have room.
+OFF_TERMINAL_WIDTH = 160
+
+
+def _width(stream: object) -> int | None:
+    isatty = getattr(stream, "isatty", None)
+    return None if callable(isatty) and isatty() else OFF_TERMINAL_WIDTH
+
+
 @functools.cache
 def stdout() -> Console:
     # No highlighting: Rich would colour numbers and paths at random in our messages.
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
 
 
 @functools.cache
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
 def say(message: RenderableType = "") -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from bfprov.errors import BfprovError
-from bfprov.records import RECORD_PATH, FileRecord, Record
+from bfprov.records import RECORD_DIR, RECORD_PATH, FileRecord, Record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -407,8 +407,16 @@ def observe_account(target: Target) -> ObservedAccount:
     if not stat.S_ISDIR(dst.st_mode):
         raise BfprovError(f"{directory} exists and is not a directory")
 
-    record = read_record(directory)
     top = _listing(directory)
+    for name in (RECORD_DIR, STAGED, ARCHIVE):
+        st = top.get(name)
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            # A link here could point anywhere: bfprov neither reads nor writes through it.
+            raise BfprovError(
+                f"{directory / name} is not a directory (a symbolic link?); bfprov does not "
+                "follow links: move it away and run bfprov again"
+            )
+    record = read_record(directory) if RECORD_DIR in top else None
     live_stem = _pick_stem(top, target.account.stem)
     live, files = _pair(directory, "", top, live_stem, record)
 
@@ -416,10 +424,6 @@ def observe_account(target: Target) -> ObservedAccount:
     staged = Pair(None, None, None)
     staged_mode = None
     if staged_st is not None:
-        if not stat.S_ISDIR(staged_st.st_mode):
-            raise BfprovError(
-                f"{directory / STAGED} is not a directory (symbolic links are not followed)"
-            )
         staged_mode = stat.S_IMODE(staged_st.st_mode)
         inner = _listing(directory / STAGED)
         staged, staged_files = _pair(

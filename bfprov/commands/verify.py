@@ -150,7 +150,7 @@ def results_table(results: Sequence[CheckResult]) -> Table:
     table.add_column("account", overflow="fold")
     for column in ("jurisdiction", "pair", "fingerprint"):
         table.add_column(column, no_wrap=True)
-    table.add_column("result", overflow="fold")
+    table.add_column("result", no_wrap=True)
     for r in results:
         result = r.outcome.status or f"error: {r.outcome.error}"
         if r.success and r.outcome.logged_out is False:
