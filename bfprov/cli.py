@@ -57,12 +57,21 @@ def plan(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="exit 2 when changes are pending")
     ] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="a Markdown summary, for pull-request comments")
+    ] = False,
 ) -> None:
     """Observe the disk and show what apply would change."""
     from bfprov.commands.plan import plan as run
 
     raise typer.Exit(
-        run(_settings(profiles), as_json=json_, out=out, detailed_exitcode=detailed_exitcode)
+        run(
+            _settings(profiles),
+            as_json=json_,
+            out=out,
+            detailed_exitcode=detailed_exitcode,
+            markdown=markdown,
+        )
     )
 
 
@@ -234,8 +243,17 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="show the version")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="only results, warnings and errors")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="more detail (never secrets)")
+    ] = False,
 ) -> None:
     """Declarative provisioning of Betfair Exchange API bot-login client certificates."""
+    from bfprov import console
+
+    console.set_level(0 if quiet else 2 if verbose else 1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from typing import TYPE_CHECKING
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from rich.console import RenderableType
 
 
@@ -33,6 +36,27 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
+_LEVEL = {"level": 1}  # 0: --quiet, 1: normal, 2: --verbose
+
+
+def set_level(level: int) -> None:
+    _LEVEL["level"] = level
+
+
+def quiet() -> bool:
+    return _LEVEL["level"] <= 0
+
+
+def verbose() -> bool:
+    return _LEVEL["level"] >= 2
+
+
+def detail(message: str) -> None:
+    """Only with --verbose (never given a secret: callers pass paths, names, counts)."""
+    if verbose():
+        stderr().print(f"[dim]{_escape(message)}[/dim]", markup=True)
+
+
 def say(message: RenderableType = "") -> None:
     """Print to standard output; plain strings are printed as they are (no markup)."""
     stdout().print(message, markup=False)
@@ -53,8 +77,29 @@ def error(message: str) -> None:
 
 
 def note(message: str) -> None:
-    """Progress and side remarks: standard error, so stdout stays parseable."""
-    stderr().print(message, markup=False)
+    """Progress and side remarks: standard error, so stdout stays parseable (not --quiet)."""
+    if not quiet():
+        stderr().print(message, markup=False)
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
+    """A progress bar with counts on a terminal (standard error); nothing elsewhere."""
+    if not stderr().is_terminal or total < 2 or quiet():
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
 
 
 def is_terminal() -> bool:

@@ -61,3 +61,37 @@ def summary_text(plan: Plan) -> Text:
     text = Text("Plan: ", style="bold")
     text.append(", ".join(parts) + ".")
     return text
+
+
+_MD_SYMBOLS = {
+    Action.CREATE: "➕ create",
+    Action.ROTATE: "🔄 rotate",
+    Action.UPDATE: "✏️ update",
+    Action.PROMOTE: "⏫ promote",
+    Action.ORPHAN: "🗑️ orphan",
+}
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def plan_markdown(plan: Plan) -> str:
+    """The plan as a pull-request comment: a summary line and a table of changes."""
+    s = plan.summary()
+    lines = ["### bfprov plan", ""]
+    if not plan.has_changes:
+        lines.append(f"**No changes.** {s['noop']} account(s) match the profiles.")
+        return "\n".join(lines) + "\n"
+    uploads = sum(1 for c in plan.changes if c.requires_upload)
+    lines.append(
+        f"**{s['create']} to create, {s['rotate']} to rotate, {s['update']} to update, "
+        f"{s['promote']} to promote, {s['orphan']} orphaned, {s['noop']} unchanged.**"
+        + (f" {uploads} certificate upload(s) will be needed." if uploads else "")
+    )
+    lines += ["", "| account | action | upload | reasons |", "|---|---|---|---|"]
+    for c in plan.changes:
+        reasons = "<br>".join(_md_escape(r) for r in c.reasons)
+        upload = "yes" if c.requires_upload else "no"
+        lines.append(f"| `{c.account}` | {_MD_SYMBOLS[c.action]} | {upload} | {reasons} |")
+    return "\n".join(lines) + "\n"

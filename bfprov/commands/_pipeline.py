@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 def load(settings: Settings) -> Desired:
     """Load and validate the profiles, printing their warnings."""
     desired = load_profiles(settings.profiles, settings)
+    console.detail(
+        f"profiles {settings.profiles}: {len(desired.targets)} accounts; output "
+        f"{', '.join(map(str, desired.output_dirs)) or '-'}; identity URL "
+        f"{settings.identity_url or 'Betfair'}; CA bundle {settings.ca_bundle or 'system'}"
+    )
     for warning in desired.warnings:
         console.warn(warning)
     _warn_if_tracked(desired)

@@ -49,7 +49,8 @@ def apply(
         if plan_file is not None:
             _check_saved_plan(plan_file, snap)
         plan = snap.plan
-        console.say(plan_text(plan))
+        if not console.quiet():
+            console.say(plan_text(plan))
         actionable = [c for c in plan.changes if c.action is not Action.ORPHAN or prune]
         if not actionable:
             return 0
@@ -210,7 +211,10 @@ def _run(
     # One thread more than cores: key generation keeps every core busy while a thread
     # waits for its fsyncs.
     workers = max(1, min(len(jobs), (os.cpu_count() or 1) + 1))
-    with _progress(len(jobs)) as advance, ThreadPoolExecutor(max_workers=workers) as pool:
+    with (
+        console.progress(len(jobs), "applying") as advance,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
         futures = [pool.submit(execute, job) for job in jobs]
         try:
             for future in as_completed(futures):
@@ -222,25 +226,6 @@ def _run(
             raise
     order = {c.account: i for i, c in enumerate(changes)}
     return sorted(outcomes, key=lambda o: order[o.account])
-
-
-@contextlib.contextmanager
-def _progress(total: int) -> Any:
-    if not console.stderr().is_terminal or total < 2:
-        yield lambda: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console.stderr(),
-        transient=True,
-    ) as progress:
-        task = progress.add_task("applying", total=total)
-        yield lambda: progress.advance(task)
 
 
 def _report(snap: Snapshot, outcomes: list[Outcome], verify: bool) -> None:
@@ -265,10 +250,13 @@ def _report(snap: Snapshot, outcomes: list[Outcome], verify: bool) -> None:
                 uploads.append((o.account, str(target.directory / staged.path), url))
         else:
             counts["updated"] += 1
-    console.say(
-        f"\nApply complete: {counts['created']} created, {counts['staged']} staged for rotation, "
-        f"{counts['promoted']} promoted, {counts['updated']} updated."
-    )
+    for o in outcomes:
+        console.detail(f"{o.account}: wrote {', '.join(o.written) or 'nothing'}")
+    if not console.quiet():
+        console.say(
+            f"\nApply complete: {counts['created']} created, {counts['staged']} staged for "
+            f"rotation, {counts['promoted']} promoted, {counts['updated']} updated."
+        )
     if uploads:
         console.say(
             "\nUpload each certificate on Betfair's website (Automated Betting Program "

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from bfprov.settings import Settings
 
 STARTER = """\
-# yaml-language-server: $schema=https://raw.githubusercontent.com/bfprov/bfprov/main/profiles/bfprov.schema.json
+# yaml-language-server: $schema=./bfprov.schema.json
 # bfprov profile: the client certificates of your Betfair bot accounts.
 # `bfprov plan` shows what would change on disk, `bfprov apply` makes it so.
 version: 1
@@ -50,6 +50,12 @@ def init(settings: Settings) -> int:
     path = target / "bfprov.yaml" if target.suffix not in (".yaml", ".yml") else target
     write_file(path, STARTER.encode(), 0o644, overwrite=False)
     console.say(f"Wrote the starter profile {path}")
+    from bfprov.commands._pipeline import dump_json
+    from bfprov.commands.schema import profile_schema
+
+    schema = path.parent / "bfprov.schema.json"
+    write_file(schema, dump_json(profile_schema()).encode(), 0o644, overwrite=True)
+    console.say(f"Wrote {schema}: editors with a YAML language server complete and check profiles")
     output_dir = settings.output_dir or (path.parent / "../certs")
     gitignore = Path(output_dir) / ".gitignore"
     if not gitignore.exists():

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.commands._pipeline import dump_json, load, saved_plan, snapshot
-from bfprov.views import plan_text
+from bfprov.errors import BfprovError
+from bfprov.views import plan_markdown, plan_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -14,7 +15,16 @@ if TYPE_CHECKING:
     from bfprov.settings import Settings
 
 
-def plan(settings: Settings, *, as_json: bool, out: Path | None, detailed_exitcode: bool) -> int:
+def plan(
+    settings: Settings,
+    *,
+    as_json: bool,
+    out: Path | None,
+    detailed_exitcode: bool,
+    markdown: bool = False,
+) -> int:
+    if as_json and markdown:
+        raise BfprovError("choose one of --json and --markdown")
     snap = snapshot(load(settings))
     if out is not None:
         from bfprov.store import write_plan_file
@@ -22,6 +32,8 @@ def plan(settings: Settings, *, as_json: bool, out: Path | None, detailed_exitco
         write_plan_file(out, dump_json(saved_plan(snap)).encode())
     if as_json:
         console.raw(dump_json(snap.plan.to_json()))
+    elif markdown:
+        console.raw(plan_markdown(snap.plan))
     else:
         console.say(plan_text(snap.plan))
         if out is not None:

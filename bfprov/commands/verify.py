@@ -124,6 +124,7 @@ def run_checks(settings: Settings, checks: Sequence[Check]) -> list[CheckResult]
             return CheckResult(target.name, account.jurisdiction.value, check.pair, fingerprint,
                                None, outcome, error, remedy)  # fmt: skip
         urls = endpoints(account.jurisdiction, settings.identity_url)
+        console.detail(f"{target.name}: {check.pair} pair {crt} -> {urls.login}")
         bits = pair.key_facts.bits if pair.key_facts else 2048
         key = target.directory / pair.key.path
         outcome = client.check(crt, key, creds[target.name], urls, key_bits=bits)
@@ -138,8 +139,17 @@ def run_checks(settings: Settings, checks: Sequence[Check]) -> list[CheckResult]
                            str(crt), outcome, meaning, remedy)  # fmt: skip
 
     workers = min(MAX_CONCURRENT_LOGINS, len(checks))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, checks))
+    with (
+        console.progress(len(checks), "logging in") as advance,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+
+        def counted(check: Check) -> CheckResult:
+            result = one(check)
+            advance()
+            return result
+
+        return list(pool.map(counted, checks))
 
 
 def results_table(results: Sequence[CheckResult]) -> Table:

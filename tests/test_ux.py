@@ -1,0 +1,136 @@
+"""Output people like to read, and the GitOps pieces around bfprov."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from bfprov.cli import main
+from bfprov.commands.schema import profile_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILE = """\
+version: 1
+output_dir: certs
+defaults:
+  app_key: {env: BF_APP_KEY}
+  key: {size: 1024}
+  outputs: [key, crt, pem, cnf]
+accounts:
+  - {name: alice, username: alice, password: {env: P}, subject: {common_name: "a|b"}}
+  - {name: bob, username: bob, password: {env: P}, subject: {common_name: bob}}
+"""
+
+
+def test_the_committed_schema_is_in_sync() -> None:
+    committed = json.loads((ROOT / "profiles" / "bfprov.schema.json").read_text())
+    assert committed == profile_schema(), "run: bfprov schema > profiles/bfprov.schema.json"
+    assert committed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+@pytest.mark.parametrize(
+    "profile", sorted((ROOT / "profiles").glob("*.y*ml")), ids=lambda p: p.name
+)
+def test_every_example_profile_validates_and_names_the_schema(profile: Path) -> None:
+    assert profile.read_text().startswith("# yaml-language-server: $schema=./bfprov.schema.json")
+    assert main(["validate", "--profiles", str(profile)]) == 0
+
+
+def _fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BF_APP_KEY", "k")
+    monkeypatch.setenv("P", "p")
+    profile = tmp_path / "fleet.yaml"
+    profile.write_text(PROFILE)
+    return profile
+
+
+def test_plan_markdown_is_a_pull_request_comment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = _fleet(tmp_path, monkeypatch)
+    assert main(["plan", "--markdown", "--profiles", str(profile)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("### bfprov plan\n")
+    assert "**2 to create, 0 to rotate" in out and "2 certificate upload(s)" in out
+    assert "| account | action | upload | reasons |" in out
+    assert "| `alice` | ➕ create | yes | no account directory yet<br>no key on disk" in out
+    assert "\x1b[" not in out
+    assert main(["-q", "apply", "--yes", "--no-verify", "--profiles", str(profile)]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--markdown", "--profiles", str(profile)]) == 0
+    assert "**No changes.** 2 account(s) match the profiles." in capsys.readouterr().out
+    assert main(["plan", "--markdown", "--json", "--profiles", str(profile)]) == 1
+
+
+def test_markdown_escapes_table_breakers() -> None:
+    from bfprov.planner import Action, Change, Plan
+    from bfprov.views import plan_markdown
+
+    plan = Plan(changes=(Change("a", Action.UPDATE, ("x | y", "back\\slash"), False),), noop=())
+    assert "| `a` | ✏️ update | no | x \\| y<br>back\\\\slash |" in plan_markdown(plan)
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bfprov", *args], env={**os.environ, **env},
+                          capture_output=True, text=True)  # fmt: skip
+
+
+def test_colour_on_a_terminal_and_none_with_no_color(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = _fleet(tmp_path, monkeypatch)
+    args = ["plan", "--profiles", str(profile)]
+    coloured = _cli(args, {"FORCE_COLOR": "1", "TTY_COMPATIBLE": "1"})
+    assert "\x1b[" in coloured.stdout  # Terraform-like coloured symbols on a terminal
+    plain = _cli(args, {"NO_COLOR": "1"})
+    assert "\x1b[" not in plain.stdout + plain.stderr
+    assert "+ alice (create, upload needed)" in plain.stdout
+
+
+def test_quiet_and_verbose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = _fleet(tmp_path, monkeypatch)
+    assert main(["-q", "apply", "--yes", "--no-verify", "--profiles", str(profile)]) == 0
+    quiet = capsys.readouterr()
+    assert "bfprov will perform" not in quiet.out and "Apply complete" not in quiet.out
+    assert "Upload each certificate" in quiet.out  # what the operator must do stays
+    (tmp_path / "certs" / "alice" / "client-1024.pem").unlink()
+    assert main(["-v", "apply", "--yes", "--no-verify", "--profiles", str(profile)]) == 0
+    verbose = capsys.readouterr()
+    assert "alice: wrote client-1024.pem" in verbose.err
+    assert "profiles " in verbose.err and "CA bundle system" in verbose.err
+
+
+def test_pre_commit_hook_and_ci_examples_are_well_formed() -> None:
+    yaml = YAML(typ="safe")
+    hooks = yaml.load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hooks[0]["id"] == "bfprov-validate" and hooks[0]["entry"] == "bfprov validate"
+    github = yaml.load((ROOT / "examples" / "ci" / "github-actions.yml").read_text())
+    gitlab = yaml.load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())
+    text = json.dumps(github) + json.dumps(gitlab)
+    for command in ("bfprov validate", "bfprov plan --markdown", "bfprov plan --detailed-exitcode",
+                    "bfprov apply --yes", "secrets.BF_APP_KEY"):  # fmt: skip
+        assert command in text, command
+    assert set(github["jobs"]) == {"plan", "renewals", "apply"}
+
+
+def test_init_writes_the_schema_beside_the_starter_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "--profiles", str(tmp_path / "profiles")]) == 0
+    schema = json.loads((tmp_path / "profiles" / "bfprov.schema.json").read_text())
+    assert schema == profile_schema()
+    out = capsys.readouterr().out
+    assert "Next steps" in out
+
+
+def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "--install-completion" in capsys.readouterr().out
