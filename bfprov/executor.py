@@ -73,6 +73,8 @@ def execute(inputs: Inputs) -> Outcome:
                     w.remove(path)
             elif isinstance(step, ArchiveFiles):
                 w.archive(step.paths)
+                if any(path.startswith(f"{STAGED}/") for path in step.paths):
+                    w.remove_empty_dir(STAGED)
             elif isinstance(step, FixModes):
                 for path, mode in step.modes:
                     w.chmod(path, mode)

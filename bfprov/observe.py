@@ -151,15 +151,25 @@ def _lstat(path: Path) -> os.stat_result | None:
 
 
 def read_bytes(path: Path) -> bytes:
-    """Read a file without following a symbolic link at its last component."""
+    """Read a regular file without following a symbolic link at its last component.
+
+    O_NONBLOCK: a FIFO planted in place of a file must not hang bfprov.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise BfprovError(f"{path} is a symbolic link; bfprov does not follow links") from None
         raise BfprovError(f"cannot read {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as fh:
-        return fh.read()
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BfprovError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    except OSError as exc:
+        raise BfprovError(f"cannot read {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def _inspect(kind: str, data: bytes) -> dict[str, Any]:

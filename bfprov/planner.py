@@ -291,6 +291,8 @@ def _derived_reasons(
             csr = csr_facts(state.facts)
             if csr is None or csr.spki_sha256 != live.key_facts.spki_sha256:
                 why = f"{name} is not a request for the live key"
+            elif not csr.signature_valid:
+                why = f"{name} has a signature that does not verify (damaged or tampered)"
             elif tuple(sorted(csr.subject)) != tuple(sorted(live.crt_facts.subject)):
                 why = f"{name} subject differs from the live certificate"
         elif output is Output.CNF and state.sha256 != expected_cnf:

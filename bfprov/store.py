@@ -47,6 +47,8 @@ def ensure_output_dir(path: Path) -> None:
     """Create the output directory (0700) if it does not exist yet."""
     try:
         path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise BfprovError(f"{path} is not a directory") from None
     except OSError as exc:
         raise _os_error(exc, str(path)) from None
     if not path.is_dir():
@@ -60,6 +62,7 @@ def apply_lock(output_dir: Path) -> Iterator[None]:
     The lock is an advisory flock on `.bfprov.lock`: the kernel drops it when its holder
     dies, so a lock left by a killed process never blocks the next apply.
     """
+    created = not output_dir.exists()
     ensure_output_dir(output_dir)
     path = output_dir / LOCK_NAME
     lock = FileLock(str(path), timeout=0, mode=0o600)
@@ -73,7 +76,16 @@ def apply_lock(output_dir: Path) -> Iterator[None]:
         raise _os_error(exc, str(path)) from None
     try:
         yield
-    finally:
+    except BaseException:
+        lock.release()
+        if created:
+            # Failed before writing anything (a missing secret, say): leave no trace.
+            # rmdir refuses a directory that holds anything else, so nothing is lost.
+            with contextlib.suppress(OSError):
+                path.unlink()
+                output_dir.rmdir()
+        raise
+    else:
         lock.release()
 
 
@@ -292,10 +304,17 @@ class AccountWriter:
         return f"{ARCHIVE}/{self._stamp}"
 
     def archive(self, rels: tuple[str, ...] | list[str]) -> None:
-        """Move files into this run's archive generation, keeping their relative paths."""
+        """Move files into this run's archive generation, keeping their relative paths.
+
+        Anything that may hold key material is made 0600 there, whatever it was before.
+        """
         for rel in rels:
             if self.exists(rel):
-                self.move(rel, f"{self.archive_dir()}/{rel}")
+                target = f"{self.archive_dir()}/{rel}"
+                self.move(rel, target)
+                if rel.endswith((".key", ".pem", ".p12")):
+                    with contextlib.suppress(BfprovError, OSError):
+                        self.chmod(target, 0o600)
 
     def prune_archive(self, keep: int) -> None:
         """Keep only the newest `keep` generations in the archive."""

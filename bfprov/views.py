@@ -38,7 +38,8 @@ def plan_text(plan: Plan) -> Text:
     """The plan the way Terraform shows one."""
     if not plan.has_changes:
         n = len(plan.noop)
-        return Text(f"No changes. {n} account{'s' if n != 1 else ''} match the profiles.")
+        matches = "account matches" if n == 1 else "accounts match"
+        return Text(f"No changes. {n} {matches} the profiles.")
     text = Text("bfprov will perform these actions:\n\n")
     for change in plan.changes:
         text.append_text(change_text(change))
