@@ -93,6 +93,7 @@ def execute(inputs: Inputs) -> Outcome:
             elif isinstance(step, ArchiveOrphan):  # handled by the apply command
                 pass
         w.prune_archive(target.archive_keep)
+        w.refresh(obs.stale)
         w.save_record()
     return outcome
 

@@ -52,6 +52,7 @@ class FileState:
     ino: int
     sha256: str | None = None
     facts: dict[str, Any] | None = None  # parsed facts, or {"problem": "..."}
+    fresh: bool = False  # the record knew this very file (same stat signature)
 
     @property
     def problem(self) -> str | None:
@@ -118,6 +119,15 @@ class ObservedAccount:
     other_modes: dict[str, int] = field(default_factory=dict)  # .bfprov, archive dirs
     record: Record | None = None
     files: tuple[FileState, ...] = ()
+
+    @property
+    def stale(self) -> tuple[FileState, ...]:
+        """Sound files the record does not know as they are: worth recording again."""
+        return tuple(
+            f for f in self.files
+            if f.regular and not f.fresh and f.sha256 and f.facts is not None
+            and "problem" not in f.facts
+        )  # fmt: skip
 
     def digest(self) -> str:
         """A digest of everything observed, to tell whether a saved plan is stale."""
@@ -293,7 +303,7 @@ def _file_state(directory: Path, rel: str, st: os.stat_result, record: Record | 
         return base
     known = record.files.get(rel) if record else None
     if known is not None and known.same_stat(st):
-        return _with(base, known.sha256, known.facts)
+        return _with(base, known.sha256, known.facts, fresh=True)
     data = read_bytes(directory / rel)
     digest = hashlib.sha256(data).hexdigest()
     if known is not None and known.sha256 == digest:
@@ -303,7 +313,7 @@ def _file_state(directory: Path, rel: str, st: os.stat_result, record: Record | 
     return _with(base, digest, _inspect(_kind(rel), data))
 
 
-def _with(base: FileState, sha: str, facts: dict[str, Any]) -> FileState:
+def _with(base: FileState, sha: str, facts: dict[str, Any], fresh: bool = False) -> FileState:
     return FileState(
         path=base.path,
         regular=base.regular,
@@ -314,6 +324,7 @@ def _with(base: FileState, sha: str, facts: dict[str, Any]) -> FileState:
         ino=base.ino,
         sha256=sha,
         facts=facts,
+        fresh=fresh,
     )
 
 
@@ -470,7 +481,14 @@ def observe_account(target: Target) -> ObservedAccount:
         for n, st in sorted(top.items())
         if n.endswith(WATCHED_SUFFIXES) and n not in taken
     )
-    leftovers = tuple(sorted([n for n in top if TEMP_FILE.match(n)] + leftovers_staged))
+    leftovers_record = (
+        [f"{RECORD_DIR}/{n}" for n in _listing(directory / RECORD_DIR) if TEMP_FILE.match(n)]
+        if RECORD_DIR in top
+        else []
+    )
+    leftovers = tuple(
+        sorted([n for n in top if TEMP_FILE.match(n)] + leftovers_staged + leftovers_record)
+    )
     other_modes = {
         n: stat.S_IMODE(st.st_mode)
         for n, st in top.items()

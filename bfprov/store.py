@@ -332,6 +332,36 @@ class AccountWriter:
             self.files = {k: v for k, v in self.files.items() if not k.startswith(prefix)}
 
     # -- record -------------------------------------------------------------------------
+    def refresh(self, states: tuple[Any, ...]) -> None:
+        """Record again files observed sound and unchanged since (not rewritten here).
+
+        After a crash, or for files bfprov adopted, this lets later plans trust the
+        record instead of parsing the files every time.
+        """
+        for state in states:
+            known = self.files.get(state.path)
+            if known is not None and known.sha256 == state.sha256 and self._same(state, known):
+                continue
+            dfd, leaf = self._split(state.path)
+            try:
+                st = os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            unchanged = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) == (
+                state.size, state.mtime_ns, state.ctime_ns, state.ino
+            )  # fmt: skip
+            if unchanged and stat.S_ISREG(st.st_mode):
+                self.files[state.path] = FileRecord(
+                    size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns,
+                    ino=st.st_ino, sha256=state.sha256, facts=dict(state.facts),
+                )  # fmt: skip
+
+    @staticmethod
+    def _same(state: Any, known: FileRecord) -> bool:
+        return (known.size, known.mtime_ns, known.ctime_ns, known.ino) == (
+            state.size, state.mtime_ns, state.ctime_ns, state.ino
+        )  # fmt: skip
+
     def set_last_check(self, entry: dict[str, Any]) -> None:
         self._last_check = entry
 
@@ -353,6 +383,15 @@ class AccountWriter:
         self.write(f"{RECORD_DIR}/{RECORD_FILE}", data, 0o600)
         # The record does not describe itself.
         self.files.pop(f"{RECORD_DIR}/{RECORD_FILE}", None)
+
+
+def refresh_record(
+    output_dir: Path, name: str, record: Record | None, states: tuple[Any, ...]
+) -> None:
+    """Bring an account's record up to date with files observed sound (nothing else)."""
+    with AccountWriter(output_dir, name, record) as writer:
+        writer.refresh(states)
+        writer.save_record()
 
 
 def record_check(output_dir: Path, name: str, record: Record | None, entry: dict[str, Any]) -> None:

@@ -52,6 +52,7 @@ def apply(
         if not console.quiet():
             console.say(plan_text(plan))
         actionable = [c for c in plan.changes if c.action is not Action.ORPHAN or prune]
+        _refresh_records(snap, {c.account for c in actionable})
         if not actionable:
             return 0
         if not yes:
@@ -75,7 +76,7 @@ def apply(
                 console.say(f"Archived orphan {change.account} to {parent / moved}")
         live = _live_checks(outcomes, targets) if verify else []
         live_results = run_checks(settings, live)
-        record(staged_results + live_results, staged + live)
+        record(staged_results + live_results, staged + live, locked=True)
     _report(snap, outcomes, verify)
     results = staged_results + live_results
     show(results, as_json=False)
@@ -97,6 +98,17 @@ def _live_checks(outcomes: list[Outcome], targets: dict[str, Target]) -> list[Ch
             target = targets[o.account]
             checks.append(Check(target, observe_account(target), "live"))
     return checks
+
+
+def _refresh_records(snap: Snapshot, changing: set[str]) -> None:
+    """Records of unchanged accounts that had to be read in depth (after a crash, or
+    files bfprov adopted) are brought up to date, so later plans stay cheap."""
+    from bfprov.store import refresh_record
+
+    for target in snap.desired.targets:
+        observed = snap.observed.accounts[target.name]
+        if target.name not in changing and observed.exists and observed.stale:
+            refresh_record(target.output_dir, target.name, observed.record, observed.stale)
 
 
 def _check_saved_plan(path: Path, snap: Snapshot) -> None:

@@ -39,7 +39,9 @@ def promote(settings: Settings, *, accounts: Sequence[str], verify: bool) -> int
                 if isinstance(s, Promote | RemoveLeftovers)
             )
             if change is None or not any(isinstance(s, Promote) for s in steps):
-                raise BfprovError(f"{target.name} has no staged pair to promote")
+                # Re-running an interrupted `promote a b c` must not trip on those done.
+                console.warn(f"{target.name} has no staged pair to promote (already live?)")
+                continue
             password = None
             if Output.P12 in target.account.outputs:
                 assert target.account.p12.password is not None
@@ -59,11 +61,13 @@ def promote(settings: Settings, *, accounts: Sequence[str], verify: bool) -> int
                     promote=True,
                 )
             )
+        if not jobs:
+            raise BfprovError("none of the named accounts has a staged pair to promote")
         refused: list[str] = []
         if verify:
             checks = [Check(j.target, j.observed, "staged") for j in jobs if j.change.needs_login]
             results = run_checks(settings, checks)
-            record(results, checks)
+            record(results, checks, locked=True)
             show(results, as_json=False)
             refused = [r.account for r in results if not r.success]
         for job in jobs:

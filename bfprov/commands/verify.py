@@ -185,10 +185,30 @@ def show(results: Sequence[CheckResult], *, as_json: bool) -> None:
             console.say(f"  {r.account} ({r.pair}): {r.meaning}.\n    -> {r.remedy}")
 
 
-def record(results: Sequence[CheckResult], checks: Sequence[Check]) -> None:
-    """Keep each account's latest check in its record, for `bfprov status`."""
-    from bfprov.store import record_check
+def record(results: Sequence[CheckResult], checks: Sequence[Check], *, locked: bool) -> None:
+    """Keep each account's latest check in its record, for `bfprov status`.
 
+    `locked`: the caller (apply, promote) holds the output directories' locks. Otherwise
+    the records are written only if no apply holds them: results are still shown.
+    """
+    import contextlib
+
+    from bfprov.errors import BfprovError
+    from bfprov.store import apply_lock, record_check
+
+    with contextlib.ExitStack() as locks:
+        if not locked:
+            try:
+                for output_dir in sorted({c.target.output_dir for c in checks}):
+                    if output_dir.is_dir():  # verify creates nothing
+                        locks.enter_context(apply_lock(output_dir))
+            except BfprovError:
+                console.note("an apply is running: these results are not recorded for status")
+                return
+        _record(results, checks, record_check)
+
+
+def _record(results: Sequence[CheckResult], checks: Sequence[Check], record_check: Any) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
     by_account: dict[str, list[tuple[Check, CheckResult]]] = {}
     for check, result in zip(checks, results, strict=True):
@@ -224,7 +244,7 @@ def verify(settings: Settings, *, accounts: Sequence[str], as_json: bool) -> int
         if obs.staged.complete:
             checks.append(Check(target, obs, "staged"))
     results = run_checks(settings, checks)
-    record(results, checks)
+    record(results, checks, locked=False)
     show(results, as_json=as_json)
     failed = [r for r in results if r.pair == "live" and not r.success]
     if not as_json:
