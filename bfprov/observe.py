@@ -13,7 +13,7 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -314,18 +314,7 @@ def _file_state(directory: Path, rel: str, st: os.stat_result, record: Record | 
 
 
 def _with(base: FileState, sha: str, facts: dict[str, Any], fresh: bool = False) -> FileState:
-    return FileState(
-        path=base.path,
-        regular=base.regular,
-        mode=base.mode,
-        size=base.size,
-        mtime_ns=base.mtime_ns,
-        ctime_ns=base.ctime_ns,
-        ino=base.ino,
-        sha256=sha,
-        facts=facts,
-        fresh=fresh,
-    )
+    return replace(base, sha256=sha, facts=facts, fresh=fresh)
 
 
 def read_record(directory: Path) -> Record | None:
@@ -537,19 +526,6 @@ def read_live_pair(target: Target, stem: str) -> tuple[bytes, bytes]:
     return (
         read_bytes(target.directory / f"{stem}.key"),
         read_bytes(target.directory / f"{stem}.crt"),
-    )
-
-
-def file_record(path: Path, facts: dict[str, Any], data: bytes) -> FileRecord:
-    """A record entry for a file just written with `data`."""
-    st = path.lstat()
-    return FileRecord(
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
-        ctime_ns=st.st_ctime_ns,
-        ino=st.st_ino,
-        sha256=hashlib.sha256(data).hexdigest(),
-        facts=facts,
     )
 
 

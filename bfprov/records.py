@@ -31,6 +31,11 @@ class FileRecord:
     sha256: str
     facts: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, st: os.stat_result, sha256: str, facts: dict[str, Any]) -> FileRecord:
+        """The entry for a file as `st` shows it now."""
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, sha256, facts)
+
     def same_stat(self, st: os.stat_result) -> bool:
         # ctime cannot be set from user space, so any write to the file since we
         # recorded it (even one that restores mtime) shows up here.

@@ -210,14 +210,7 @@ class AccountWriter:
     def _remember(self, rel: str, sha: str, facts: dict[str, Any]) -> None:
         dfd, leaf = self._split(rel)
         st = os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
-        self.files[rel] = FileRecord(
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            ctime_ns=st.st_ctime_ns,
-            ino=st.st_ino,
-            sha256=sha,
-            facts=facts,
-        )
+        self.files[rel] = FileRecord.of(st, sha, facts)
 
     def _restat(self, rel: str) -> None:
         """Refresh a record entry after a rename or chmod changed the stat signature."""
@@ -351,10 +344,7 @@ class AccountWriter:
                 state.size, state.mtime_ns, state.ctime_ns, state.ino
             )  # fmt: skip
             if unchanged and stat.S_ISREG(st.st_mode):
-                self.files[state.path] = FileRecord(
-                    size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns,
-                    ino=st.st_ino, sha256=state.sha256, facts=dict(state.facts),
-                )  # fmt: skip
+                self.files[state.path] = FileRecord.of(st, state.sha256, dict(state.facts))
 
     @staticmethod
     def _same(state: Any, known: FileRecord) -> bool:
@@ -443,7 +433,9 @@ def write_file(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
         )
         try:
             os.fchmod(fd, mode)
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

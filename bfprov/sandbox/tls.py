@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import ipaddress
-import os
 import secrets
 import selectors
 import socket
@@ -57,27 +56,12 @@ class SandboxError(BfprovError):
 def write_atomically(path: Path, data: bytes, mode: int) -> None:
     """Replace `path` with `data`, with permissions `mode` from the first byte on.
 
-    The temporary file is created with `mode` (never wider), fsynced, then renamed over
-    `path`, so a reader sees the old content or the new, and a key is never readable by
-    others, not even for a moment.
+    The emulator's files go through bfprov's one writer (temporary file created 0600,
+    synced, renamed), so a key is never readable by others, not even for a moment.
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        try:
-            # The umask may have narrowed `mode` (0644 -> 0640); the files are meant
-            # to have exactly `mode`. fchmod never widens a 0600 file beyond 0600.
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from bfprov.store import write_file
+
+    write_file(path, data, mode, overwrite=True)
 
 
 def ensure_state_dir(path: Path) -> None:
