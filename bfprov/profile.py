@@ -247,6 +247,25 @@ class _Unusual(Exception):
 _NO_KEY = object()
 
 
+# JSON (which is YAML) writes a character beyond the BMP, an emoji say, as an escaped
+# surrogate pair; YAML parsers decode the two halves separately.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _join_surrogates(value: Any) -> Any:
+    """Strings with their escaped surrogate pairs made into the characters they stand for."""
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            return value  # a lone half: left for validation to refuse
+    if isinstance(value, dict):
+        return {_join_surrogates(k): _join_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_join_surrogates(v) for v in value]
+    return value
+
+
 def _event_source(yaml: YAML, text: str) -> tuple[Any, Callable[[], Any]]:
     """A constructor for typed scalars, and where parser events come from.
 
@@ -448,6 +467,8 @@ class _File:
                 root, data = _compose(label, text)  # raises the placed problem, if any
             if not isinstance(data, dict) and root is None:
                 root, data = _compose(label, text)
+            if _SURROGATE_ESCAPE.search(text):
+                data = _join_surrogates(data)
         except _Problem as exc:
             problems.append(str(exc))
             return None
