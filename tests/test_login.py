@@ -522,3 +522,89 @@ def test_sandbox_serve_and_upload_through_the_cli(tmp_path: Path) -> None:
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=10) == 130
+
+
+# --- network faults, rehearsed on the emulator itself ------------------------------------
+
+
+@pytest.fixture
+def uploaded(emulator: Emulator, pair_files: tuple[Path, Path, bytes]) -> Emulator:
+    emulator.add_account("alice", PASSWORD, APP_KEY)
+    emulator.upload("alice", pair_files[2])
+    return emulator
+
+
+def test_emulator_5xx_is_retried_a_bounded_number_of_times(
+    uploaded: Emulator, pair_files: tuple[Path, Path, bytes]
+) -> None:
+    crt, key, _ = pair_files
+    urls = endpoints(Jurisdiction.COM, uploaded.url)
+    uploaded.fail_next("http-500", 2)
+    outcome = client(uploaded, retries=2).check(crt, key, creds(), urls)
+    assert outcome.status == "SUCCESS" and outcome.attempts == 3
+    uploaded.fail_next("http-500", 5)
+    outcome = client(uploaded, retries=2).check(crt, key, creds(), urls)
+    assert outcome.status is None and outcome.attempts == 3 and "HTTP 500" in (outcome.error or "")
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "counted"),
+    [
+        ("garbage", "not JSON", False),
+        ("close", "connection broke", True),
+        ("truncate", "connection broke", True),
+    ],
+)
+def test_emulator_faults_after_an_answer_may_have_counted_are_never_retried(
+    uploaded: Emulator, pair_files: tuple[Path, Path, bytes], fault: str, error: str,
+    counted: bool,
+) -> None:  # fmt: skip
+    crt, key, _ = pair_files
+    uploaded.fail_next(fault)
+    start = time.monotonic()
+    outcome = client(uploaded, retries=3).check(
+        crt, key, creds(), endpoints(Jurisdiction.COM, uploaded.url)
+    )
+    assert time.monotonic() - start < 5
+    assert outcome.status is None and outcome.attempts == 1
+    assert error in (outcome.error or "")
+    processed = [e for e in logins(uploaded) if e.login_status == "SUCCESS"]
+    assert len(processed) == (1 if counted else 0)  # the emulator did count the login
+
+
+def test_emulator_slow_answer_times_out_without_a_hang_or_a_retry(
+    uploaded: Emulator, pair_files: tuple[Path, Path, bytes]
+) -> None:
+    crt, key, _ = pair_files
+    uploaded.fail_next("slow", delay=1.5)
+    start = time.monotonic()
+    outcome = client(uploaded, read_timeout=0.4).check(
+        crt, key, creds(), endpoints(Jurisdiction.COM, uploaded.url)
+    )
+    assert time.monotonic() - start < 1.4
+    assert outcome.attempts == 1 and "read timeout" in (outcome.error or "")
+
+
+def test_a_stopped_emulator_refuses_and_is_retried_then_reported(
+    uploaded: Emulator, pair_files: tuple[Path, Path, bytes]
+) -> None:
+    crt, key, _ = pair_files
+    urls = endpoints(Jurisdiction.COM, uploaded.url)
+    uploaded.stop()
+    outcome = client(uploaded, retries=2).check(crt, key, creds(), urls)
+    assert outcome.status is None and outcome.attempts == 3
+    assert outcome.error == "connection refused"
+
+
+def test_verify_reports_each_fault_clearly(fleet: Fleet) -> None:
+    fleet.run("apply", "--yes", "--no-verify")
+    fleet.upload("alice")
+    fleet.upload("bob")
+    fleet.emulator.fail_next("close")
+    code, out, _ = fleet.run("verify", "--json")
+    assert code == 1
+    results = {r["account"]: r for r in json.loads(out)}
+    broken = [r for r in results.values() if r["loginStatus"] is None]
+    assert len(broken) == 1 and "not retried" in broken[0]["error"]
+    assert broken[0]["remedy"].startswith("check the network path")
+    assert sum(r["loginStatus"] == "SUCCESS" for r in results.values()) == 1

@@ -12,6 +12,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedReader, BufferedWriter
 from pathlib import Path
@@ -77,6 +78,7 @@ class Emulator:
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._faults = _Faults()
 
     # --- running -------------------------------------------------------------------------
 
@@ -91,6 +93,7 @@ class Emulator:
             context=tls.server_context(cert, key),
             identity=self._identity,
             ipv6=":" in self._host,
+            faults=self._faults,
         )
         self._port = server.server_address[1]
         self._server = server
@@ -176,6 +179,18 @@ class Emulator:
         """What the support desk does: clears the lock and the count of wrong passwords."""
         self._identity.unlock(username)
 
+    def fail_next(self, fault: str, count: int = 1, *, delay: float = 2.0) -> None:
+        """Make the next `count` logins fail, to rehearse (and test) network trouble.
+
+        `http-500`: a 5xx page, the login not processed; `garbage`: HTTP 200 that is
+        not JSON, not processed; `close`: the login IS processed, then the connection
+        closes without an answer; `truncate`: processed, then half an answer; `slow`:
+        the answer comes after `delay` seconds.
+        """
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
+        self._faults.add(fault, count, delay)
+
     @property
     def events(self) -> list[Event]:
         """Every request answered so far, in order (a copy)."""
@@ -184,6 +199,25 @@ class Emulator:
     def sessions(self) -> dict[str, str]:
         """Live session token -> username."""
         return self._identity.sessions()
+
+
+FAULTS = ("http-500", "garbage", "close", "truncate", "slow")
+
+
+class _Faults:
+    """Faults waiting for the next logins, in order (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[tuple[str, float]] = []
+
+    def add(self, fault: str, count: int, delay: float) -> None:
+        with self._lock:
+            self._queue.extend([(fault, delay)] * count)
+
+    def take(self) -> tuple[str, float] | None:
+        with self._lock:
+            return self._queue.pop(0) if self._queue else None
 
 
 class _Server(ThreadingHTTPServer):
@@ -198,10 +232,12 @@ class _Server(ThreadingHTTPServer):
         context: SSL.Context,
         identity: Identity,
         ipv6: bool,
+        faults: _Faults,
     ) -> None:
         self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
         self.tls_context = context
         self.identity = identity
+        self.faults = faults
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -269,12 +305,22 @@ class _Handler(BaseHTTPRequestHandler):
         app_key = self.headers.get("X-Application")
         identity = self.server.identity
         if path == "/api/certlogin":
+            fault = self.server.faults.take()
+            if fault is not None and fault[0] in ("http-500", "garbage"):
+                self._fault(fault[0])  # before the login: it is not processed
+                return
             answer = identity.certlogin(
                 content_type=content_type,
                 app_key=app_key,
                 body=body,
                 cert_fingerprint=self.cert_fingerprint,
             )
+            if fault is not None:
+                if fault[0] == "slow":
+                    time.sleep(fault[1])
+                else:  # close, truncate: the login counted, its answer is lost
+                    self._lose(fault[0], answer)
+                    return
         elif path in ("/api/logout", "/api/keepAlive"):
             answer = identity.session_call(
                 "logout" if path == "/api/logout" else "keepAlive",
@@ -319,6 +365,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(413)
             return None
         return self.rfile.read(length)
+
+    def _fault(self, fault: str) -> None:
+        page = b"<html><body>Service Unavailable</body></html>"
+        code = 500 if fault == "http-500" else 200
+        self.send_response(code)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(page)
+
+    def _lose(self, fault: str, answer: dict[str, str]) -> None:
+        if fault == "truncate":
+            data = json.dumps(answer).encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+        self.close_connection = True
 
     def _refuse(self, code: int) -> None:
         self.server.identity.record(
