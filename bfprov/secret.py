@@ -15,7 +15,7 @@ from bfprov.errors import BfprovError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bfprov.models import SecretRef
+    from bfprov.models import SecretRef, Target
 
 MAX_SECRET_FILE = 64 * 1024
 
@@ -52,3 +52,13 @@ def reveal(ref: SecretRef, base: Path, what: str) -> SecretStr:
     if not text:
         raise BfprovError(f"{what}: secret file {path} is empty")
     return SecretStr(text)
+
+
+def p12_password(target: Target) -> SecretStr | None:
+    """The account's PKCS#12 password when p12 is one of its outputs, else None."""
+    from bfprov.models import Output
+
+    ref = target.account.p12.password
+    if Output.P12 not in target.account.outputs or ref is None:
+        return None
+    return reveal(ref, target.source.parent, f"{target.name}: p12.password")

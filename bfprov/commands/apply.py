@@ -16,7 +16,7 @@ from bfprov.errors import BfprovError
 from bfprov.executor import Inputs, Outcome, execute
 from bfprov.models import Output
 from bfprov.planner import Action, NewPair, Promote, WriteDerived
-from bfprov.secret import reveal
+from bfprov.secret import p12_password
 from bfprov.store import apply_lock, archive_orphan
 from bfprov.views import plan_text
 
@@ -167,9 +167,8 @@ def _p12_passwords(snap: Snapshot, changes: list[Change]) -> dict[str, SecretStr
         target = targets.get(change.account)
         if target is None or not _writes_p12(change, target):
             continue
-        ref = target.account.p12.password
-        assert ref is not None
-        password = reveal(ref, target.source.parent, f"{change.account}: p12.password")
+        password = p12_password(target)
+        assert password is not None  # _writes_p12: p12 is an output, with a password
         if not password.get_secret_value().isascii():
             console.warn(
                 f"{change.account}: p12.password has non-ASCII characters: Java (keytool, "

@@ -11,9 +11,8 @@ from bfprov.commands._pipeline import load, snapshot
 from bfprov.commands.verify import Check, record, run_checks, show
 from bfprov.errors import BfprovError
 from bfprov.executor import Inputs, execute
-from bfprov.models import Output
 from bfprov.planner import Promote, RemoveLeftovers
-from bfprov.secret import reveal
+from bfprov.secret import p12_password
 from bfprov.store import apply_lock
 
 if TYPE_CHECKING:
@@ -42,14 +41,7 @@ def promote(settings: Settings, *, accounts: Sequence[str], verify: bool) -> int
                 # Re-running an interrupted `promote a b c` must not trip on those done.
                 console.warn(f"{target.name} has no staged pair to promote (already live?)")
                 continue
-            password = None
-            if Output.P12 in target.account.outputs:
-                assert target.account.p12.password is not None
-                password = reveal(
-                    target.account.p12.password,
-                    target.source.parent,
-                    f"{target.name}: p12.password",
-                )
+            password = p12_password(target)
             jobs.append(
                 Inputs(
                     target=target,

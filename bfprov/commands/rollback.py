@@ -9,10 +9,9 @@ from bfprov import console
 from bfprov.commands._pipeline import load, render_cnfs
 from bfprov.errors import BfprovError
 from bfprov.executor import Inputs, execute
-from bfprov.models import Output
 from bfprov.observe import archived_generations, observe_account
 from bfprov.planner import Action, Change, Restore
-from bfprov.secret import reveal
+from bfprov.secret import p12_password
 from bfprov.store import apply_lock
 
 if TYPE_CHECKING:
@@ -29,11 +28,7 @@ def rollback(settings: Settings, *, account: str) -> int:
         if not generations:
             raise BfprovError(f"{account} has no archived generation with a key pair to restore")
         generation = generations[-1]
-        password = None
-        if Output.P12 in target.account.outputs:
-            assert target.account.p12.password is not None
-            password = reveal(target.account.p12.password, target.source.parent,
-                              f"{account}: p12.password")  # fmt: skip
+        password = p12_password(target)
         change = Change(
             account=account,
             action=Action.UPDATE,
