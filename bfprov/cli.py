@@ -87,9 +87,6 @@ def apply(
     ] = False,
 ) -> None:
     """Carry out the plan (with FILE, exactly that saved plan)."""
-    from bfprov import keypool
-
-    keypool.start()  # first keys are made while the rest starts up (see keypool)
     from bfprov.commands.apply import apply as run
 
     raise typer.Exit(
@@ -196,7 +193,11 @@ def sandbox_serve(
     rate_limit: Annotated[int, typer.Option(help="successful logins a minute before a ban")] = 100,
 ) -> None:
     """Run the emulator; accounts come from the profiles (their secrets are read)."""
+    import gc
+
     from bfprov.commands.sandbox import serve
+
+    gc.enable()  # long-running: collect as usual (the entry point turns it off)
 
     raise typer.Exit(
         serve(
@@ -258,12 +259,17 @@ def _main(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 / 1 / 2 (plan --detailed-exitcode only) / 130."""
+    from bfprov import keypool
+
+    args = sys.argv[1:] if argv is None else argv
+    if keypool.wanted_by(args):
+        keypool.start()  # the first keys are made while the rest starts up (see keypool)
     from bfprov import console
     from bfprov.errors import BfprovError
 
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="bfprov", standalone_mode=False)
+        result = command.main(args=args, prog_name="bfprov", standalone_mode=False)
     except BfprovError as exc:
         console.error(str(exc))
         return 1
@@ -279,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
+    finally:
+        keypool.stop()
     return result if isinstance(result, int) else 0
 
 

@@ -1,86 +1,143 @@
-"""RSA keys made ahead of need, on a background thread, while apply starts up.
+"""RSA keys for apply, made on threads of their own: one per core, never waiting on disk.
 
-Key generation dominates `apply` and runs without the GIL. While the main thread
-imports modules, reads the profiles and plans (a third of a second, on one core), the
-other core would idle; the pool has it make the first keys instead. apply's workers take
-a pooled key when one of the right size is ready and make their own otherwise.
+Key generation is nearly all of apply's work, and runs without the GIL. So the keys are
+not made by the workers that sign and write (a worker waiting for an fsync would leave
+its core idle) but here:
 
-Keys the run does not use stay in memory and are dropped with it: nothing is written,
-nothing is reused across runs. The cost, when there turns out to be nothing to create,
-is the CPU of the few keys made meanwhile.
+- `start()`, first thing in a `bfprov apply` process, has one thread make 2048-bit keys
+  while the main thread imports, reads the profiles and plans (a third of a second on
+  one core; the other core would idle). At most `ahead` keys are made on speculation.
+- `need(sizes)`: apply now knows exactly which keys it needs, in the order its workers
+  will ask for them. The pool makes exactly those (keys already made count), on one
+  thread per core.
+- `take(bits)`: a worker waits for a key of that size; None when the pool will make no
+  such key (the worker then makes its own).
+
+Keys stay in memory and go with the process: nothing is written or reused across runs.
+When there turns out to be nothing to create, the cost is the few keys made meanwhile.
 """
 
 from __future__ import annotations
 
-import queue
+import os
 import threading
+from collections import Counter, deque
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from cryptography.hazmat.primitives.asymmetric import rsa
 
 _POOL: KeyPool | None = None
 
 
 class KeyPool:
-    """Makes keys of one size until told how many are needed, or to stop."""
+    """Makes RSA keys on background threads, as many as apply needs and no more."""
 
-    def __init__(self, bits: int = 2048, ahead: int = 16) -> None:
+    def __init__(self, bits: int = 2048, ahead: int = 16, threads: int | None = None) -> None:
         self.bits = bits
-        self._keys: queue.Queue[rsa.RSAPrivateKey] = queue.Queue(maxsize=ahead)
-        # Keys the pool may still start: `ahead` until apply says how many it needs;
-        # every key a worker makes itself comes off it, so no key is made twice over.
-        self._budget = ahead
-        self._started = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._fill, name="bfprov-keypool", daemon=True)
-        self._thread.start()
+        self._threads = threads or os.cpu_count() or 1
+        self._cond = threading.Condition()
+        self._todo: deque[int] = deque([bits] * ahead)  # sizes still to start, in order
+        self._ready: dict[int, deque[rsa.RSAPrivateKey]] = {}
+        self._queued: Counter[int] = Counter(self._todo)  # the sizes in _todo
+        self._making: Counter[int] = Counter()  # started, not finished, by size
+        self._makers = 0  # threads making keys (or about to)
+        self._closed = False
+        self._spawn(1)  # on speculation, one thread: the main thread has the other core
 
-    def _fill(self) -> None:
+    # -- the making threads ----------------------------------------------------------------
+    def _spawn(self, count: int) -> None:
+        with self._cond:
+            more = count - self._makers
+            self._makers += max(0, more)
+        for _ in range(more):
+            threading.Thread(target=self._make, name="bfprov-keypool", daemon=True).start()
+
+    def _make(self) -> None:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
-        while not self._stop.is_set():
-            with self._lock:
-                if self._budget <= 0:
+        while True:
+            with self._cond:
+                if self._closed or not self._todo:
+                    self._makers -= 1
+                    self._cond.notify_all()
                     return
-                self._budget -= 1
-                self._started += 1
-            key = rsa.generate_private_key(public_exponent=65537, key_size=self.bits)
+                bits = self._todo.popleft()
+                self._queued[bits] -= 1
+                self._making[bits] += 1
             try:
-                self._keys.put(key, timeout=5)
-            except queue.Full:
+                key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+            except Exception:  # the worker that needed it makes its own, and reports
+                with self._cond:
+                    self._making[bits] -= 1
+                self._retire()
                 return
+            with self._cond:
+                self._making[bits] -= 1
+                self._ready.setdefault(bits, deque()).append(key)
+                self._cond.notify_all()
 
-    def need(self, count: int) -> None:
-        """apply now knows how many keys of this size it needs: make no more than that."""
-        with self._lock:
-            self._budget = count - self._started
-        if count <= self._started:
-            self._stop.set()
+    def _retire(self) -> None:
+        with self._cond:
+            self._makers -= 1
+            self._cond.notify_all()
+
+    # -- apply's side ----------------------------------------------------------------------
+    def need(self, sizes: Iterable[int]) -> None:
+        """Exactly these keys (one size per key, in the order they will be taken)."""
+        sizes = list(sizes)
+        with self._cond:
+            have = Counter({b: len(keys) for b, keys in self._ready.items()}) + self._making
+            todo: deque[int] = deque()
+            for bits in sizes:
+                if have[bits] > 0:
+                    have[bits] -= 1
+                else:
+                    todo.append(bits)
+            self._todo = todo
+            self._queued = Counter(todo)
+            self._cond.notify_all()
+        if todo:
+            self._spawn(min(self._threads, len(todo)))
 
     def take(self, bits: int) -> rsa.RSAPrivateKey | None:
-        """A ready key of `bits`, or None (the caller makes its own)."""
-        if bits != self.bits:
-            return None
-        try:
-            return self._keys.get_nowait()
-        except queue.Empty:
-            with self._lock:
-                self._budget -= 1  # the caller makes this one
-            return None
+        """A key of `bits`, once it is made; None if the pool is not making one."""
+        with self._cond:
+            while True:
+                ready = self._ready.get(bits)
+                if ready:
+                    return ready.popleft()
+                coming = self._making[bits] or (self._queued[bits] and self._makers)
+                if self._closed or not coming:
+                    return None
+                self._cond.wait()
+
+    def makers(self) -> int:
+        """Threads making keys now."""
+        with self._cond:
+            return self._makers
 
     def close(self) -> None:
-        self._stop.set()
-        while True:
-            try:
-                self._keys.get_nowait()
-            except queue.Empty:
-                return
+        """Start no further key; drop the ready ones."""
+        with self._cond:
+            self._closed = True
+            self._todo.clear()
+            self._queued.clear()
+            self._ready.clear()
+            self._cond.notify_all()
+
+
+def wanted_by(args: list[str]) -> bool:
+    """Whether a command line is `bfprov [global options] apply ...` (not its --help)."""
+    if "--help" in args or "--version" in args:
+        return False
+    return next((arg for arg in args if not arg.startswith("-")), None) == "apply"
 
 
 def start(bits: int = 2048) -> None:
-    """Start the process's pool (apply calls this first thing)."""
+    """Start the process's pool (the `bfprov apply` entry point calls this first)."""
     global _POOL
     if _POOL is None:
         _POOL = KeyPool(bits)

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,23 +57,68 @@ def test_plan_does_not_import_the_network_stack(tmp_path: Path) -> None:
     assert "requests" not in _imported_after(["plan", "--profiles", str(profile)], tmp_path)
 
 
-def test_the_key_pool_makes_only_what_is_needed() -> None:
-    pool = keypool.KeyPool(bits=1024, ahead=2)
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the keys generated (real keys: the call is only counted)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    sizes: list[int] = []
+    real = rsa.generate_private_key
+
+    def counted(public_exponent: int, key_size: int) -> rsa.RSAPrivateKey:
+        sizes.append(key_size)
+        return real(public_exponent=public_exponent, key_size=key_size)
+
+    monkeypatch.setattr(rsa, "generate_private_key", counted)
+    return sizes
+
+
+def _idle(pool: keypool.KeyPool) -> None:
+    for _ in range(500):
+        if pool.makers() == 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the pool's threads did not finish")
+
+
+def test_the_key_pool_makes_exactly_the_keys_apply_needs(made: list[int]) -> None:
+    pool = keypool.KeyPool(bits=1024, ahead=2, threads=2)
     try:
-        key = None
-        for _ in range(200):  # wait for the first key (well under a second)
-            key = pool.take(1024)
-            if key is not None:
-                break
-            __import__("time").sleep(0.01)
-        assert key is not None and key.key_size == 1024
-        assert pool.take(2048) is None  # another size: the caller makes its own
-        pool.need(0)
-        pool._thread.join(timeout=5)
-        assert not pool._thread.is_alive()
+        first = pool.take(1024)  # waits for a speculative key
+        assert first is not None and first.key_size == 1024
+        pool.need([1024, 1536, 1024])  # the speculative key in the making counts
+        keys = [pool.take(1024), pool.take(1536), pool.take(1024)]
+        assert [k.key_size if k else None for k in keys] == [1024, 1536, 1024]
+        _idle(pool)
+        assert sorted(made) == [1024, 1024, 1024, 1536]  # not one more
+        assert pool.take(1024) is None  # none is coming: the caller makes its own
+        assert pool.take(4096) is None
     finally:
         pool.close()
-    assert pool.take(1024) is None  # unused keys are dropped
+
+
+def test_the_key_pool_stops_when_nothing_is_needed(made: list[int]) -> None:
+    pool = keypool.KeyPool(bits=1024, ahead=8)
+    try:
+        pool.need([])
+        started = len(made)  # a key in the making then is finished, no other begun
+        _idle(pool)
+        assert len(made) == started <= 1
+    finally:
+        pool.close()
+    assert pool.take(1024) is None  # closed: unused keys are dropped
+
+
+def test_workers_waiting_for_keys_are_released_on_close() -> None:
+    pool = keypool.KeyPool(bits=1024, ahead=0)
+    pool.need([2048] * 50)
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.extend(pool.take(2048) for _ in range(50)))
+    waiter.start()
+    pool.close()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive() and None in got
+    _idle(pool)
 
 
 @pytest.fixture
@@ -112,3 +159,32 @@ def test_a_same_size_change_with_the_mtime_restored_is_noticed(
     assert crt.stat().st_size == st.st_size and crt.stat().st_mtime_ns == st.st_mtime_ns
     changes = _plan(fleet, capsys)["changes"]
     assert isinstance(changes, list) and changes, "a tampered file must be looked at again"
+
+
+@pytest.mark.parametrize(
+    ("args", "wanted"),
+    [
+        (["apply"], True),
+        (["-q", "apply", "--yes", "--profiles", "p.yaml"], True),
+        (["apply", "--help"], False),
+        (["--version"], False),
+        (["plan", "--profiles", "apply"], False),
+        ([], False),
+    ],
+)
+def test_only_apply_starts_the_key_pool_early(args: list[str], wanted: bool) -> None:
+    assert keypool.wanted_by(args) is wanted
+
+
+def test_the_entry_point_runs_commands(tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(PROFILE)
+    env = {**os.environ, "BF_APP_KEY": "k", "BF_PASSWORD": "p"}
+    run = [sys.executable, "-m", "bfprov"]
+    done = subprocess.run([*run, "apply", "--yes", "--no-verify", "--profiles", str(profile)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "certs" / "alice" / "client-2048.key").is_file()
+    again = subprocess.run([*run, "plan", "--detailed-exitcode", "--profiles", str(profile)],
+                           cwd=tmp_path, env=env, capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr

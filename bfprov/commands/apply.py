@@ -191,14 +191,10 @@ def _run(
     pooled = keypool.pool()
     if pooled is not None:
         pooled.need(
-            sum(
-                1
-                for c in changes
-                for s in c.steps
-                if isinstance(s, NewPair)
-                and not s.reuse_key
-                and targets[c.account].account.key.size == pooled.bits
-            )
+            targets[c.account].account.key.size
+            for c in changes
+            for s in c.steps
+            if isinstance(s, NewPair) and not s.reuse_key
         )
     jobs: list[Inputs] = []
     for change in changes:
@@ -219,8 +215,8 @@ def _run(
             )
         )
     outcomes: list[Outcome] = []
-    # One thread more than cores: key generation keeps every core busy while a thread
-    # waits for its fsyncs.
+    # Workers sign and write; the keys come from the pool's threads, one per core, so a
+    # worker waiting for its fsyncs never leaves a core idle. One worker more than cores.
     workers = max(1, min(len(jobs), (os.cpu_count() or 1) + 1))
     with (
         console.progress(len(jobs), "applying") as advance,
@@ -273,8 +269,7 @@ def _report(snap: Snapshot, outcomes: list[Outcome], verify: bool) -> None:
             "\nUpload each certificate on Betfair's website (Automated Betting Program "
             "Access -> Edit), logged in as the account:"
         )
-        for account, crt, url in uploads:
-            console.say(f"  {account}: {crt}\n      at {url}")
+        console.say("\n".join(f"  {a}: {crt}\n      at {url}" for a, crt, url in uploads))
     if counts["pending"]:
         how = (
             "run `bfprov apply` again after the upload (it logs in with the staged pair "
