@@ -45,6 +45,10 @@ class KeyPool:
         self._making: Counter[int] = Counter()  # started, not finished, by size
         self._makers = 0  # threads making keys (or about to)
         self._closed = False
+        # Imported here, not on the thread: two threads importing at once take turns
+        # with the GIL, and the thread would start its first key later.
+        from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: F401
+
         self._spawn(1)  # on speculation, one thread: the main thread has the other core
 
     # -- the making threads ----------------------------------------------------------------
