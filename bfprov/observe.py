@@ -13,7 +13,7 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,16 +151,16 @@ class Observed:
         return out
 
 
-def _lstat(path: Path) -> os.stat_result | None:
+def _lstat(path: str | Path) -> os.stat_result | None:
     try:
-        return path.lstat()
+        return os.lstat(path)
     except FileNotFoundError:
         return None
     except NotADirectoryError:
         return None
 
 
-def read_bytes(path: Path) -> bytes:
+def read_bytes(path: str | Path) -> bytes:
     """Read a regular file without following a symbolic link at its last component.
 
     O_NONBLOCK: a FIFO planted in place of a file must not hang bfprov.
@@ -172,10 +172,13 @@ def read_bytes(path: Path) -> bytes:
             raise BfprovError(f"{path} is a symbolic link; bfprov does not follow links") from None
         raise BfprovError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise BfprovError(f"{path} is not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read()
+        chunks = [os.read(fd, st.st_size + 1)]  # one read, unless the file grew meanwhile
+        while chunks[-1]:
+            chunks.append(os.read(fd, 1 << 16))
+        return b"".join(chunks)
     except OSError as exc:
         raise BfprovError(f"cannot read {path}: {exc.strerror}") from None
     finally:
@@ -290,36 +293,40 @@ def _kind(name: str) -> str:
 
 
 def _file_state(directory: Path, rel: str, st: os.stat_result, record: Record | None) -> FileState:
-    base = FileState(
+    regular = stat.S_ISREG(st.st_mode)
+    sha: str | None = None
+    facts: dict[str, Any] | None = None
+    fresh = False
+    if regular:
+        known = record.files.get(rel) if record else None
+        if known is not None and known.same_stat(st):
+            sha, facts, fresh = known.sha256, known.facts, True
+        else:
+            data = read_bytes(directory / rel)
+            sha = hashlib.sha256(data).hexdigest()
+            if known is not None and known.sha256 == sha:
+                facts = known.facts
+            else:
+                # Unknown to the records, or changed since bfprov wrote it: judge it
+                # afresh. A p12 bfprov cannot vouch for has no facts: it is rewritten.
+                facts = _inspect(_kind(rel), data)
+    return FileState(
         path=rel,
-        regular=stat.S_ISREG(st.st_mode),
+        regular=regular,
         mode=stat.S_IMODE(st.st_mode),
         size=st.st_size,
         mtime_ns=st.st_mtime_ns,
         ctime_ns=st.st_ctime_ns,
         ino=st.st_ino,
+        sha256=sha,
+        facts=facts,
+        fresh=fresh,
     )
-    if not base.regular:
-        return base
-    known = record.files.get(rel) if record else None
-    if known is not None and known.same_stat(st):
-        return _with(base, known.sha256, known.facts, fresh=True)
-    data = read_bytes(directory / rel)
-    digest = hashlib.sha256(data).hexdigest()
-    if known is not None and known.sha256 == digest:
-        return _with(base, digest, known.facts)
-    # Unknown to the records, or changed since bfprov wrote it: judge it afresh.
-    # A p12 bfprov cannot vouch for has no facts, so the planner rewrites it.
-    return _with(base, digest, _inspect(_kind(rel), data))
 
 
-def _with(base: FileState, sha: str, facts: dict[str, Any], fresh: bool = False) -> FileState:
-    return replace(base, sha256=sha, facts=facts, fresh=fresh)
-
-
-def read_record(directory: Path) -> Record | None:
+def read_record(directory: str | Path) -> Record | None:
     """The account's record as it is now (None when missing or damaged)."""
-    path = directory / RECORD_PATH
+    path = f"{os.fspath(directory)}/{RECORD_PATH}"
     try:
         data = read_bytes(path)
     except BfprovError:
@@ -355,7 +362,7 @@ def _parse_record(data: bytes) -> Record:
     )
 
 
-def _listing(directory: Path) -> dict[str, os.stat_result]:
+def _listing(directory: str | Path) -> dict[str, os.stat_result]:
     out: dict[str, os.stat_result] = {}
     try:
         with os.scandir(directory) as it:
@@ -368,6 +375,18 @@ def _listing(directory: Path) -> dict[str, os.stat_result]:
     except PermissionError:
         raise BfprovError(f"cannot read {directory}: permission denied") from None
     return out
+
+
+def _names(directory: str | Path) -> list[str]:
+    """The names in a directory, without a stat of each (see _listing for the errors)."""
+    try:
+        return os.listdir(directory)  # noqa: PTH208 (names only: no Path per entry)
+    except FileNotFoundError:
+        return []
+    except NotADirectoryError:
+        raise BfprovError(f"{directory} is not a directory") from None
+    except PermissionError:
+        raise BfprovError(f"cannot read {directory}: permission denied") from None
 
 
 def _pick_stem(names: Iterable[str], preferred: str) -> str | None:
@@ -408,7 +427,8 @@ def _pair(
 def observe_account(target: Target) -> ObservedAccount:
     """Observe one account directory."""
     directory = target.directory
-    dst = _lstat(directory)
+    where = os.fspath(directory)  # plain strings below: no Path per file on a large fleet
+    dst = _lstat(where)
     if dst is None:
         empty = Pair(None, None, None)
         return ObservedAccount(target.name, directory, False, None, empty, empty, None, {}, (), ())
@@ -417,7 +437,7 @@ def observe_account(target: Target) -> ObservedAccount:
     if not stat.S_ISDIR(dst.st_mode):
         raise BfprovError(f"{directory} exists and is not a directory")
 
-    top = _listing(directory)
+    top = _listing(where)
     for name in (RECORD_DIR, STAGED, ARCHIVE):
         st = top.get(name)
         if st is not None and not stat.S_ISDIR(st.st_mode):
@@ -426,7 +446,7 @@ def observe_account(target: Target) -> ObservedAccount:
                 f"{directory / name} is not a directory (a symbolic link?); bfprov does not "
                 "follow links: move it away and run bfprov again"
             )
-    record = read_record(directory) if RECORD_DIR in top else None
+    record = read_record(where) if RECORD_DIR in top else None
     live_stem = _pick_stem(top, target.account.stem)
     live, files = _pair(directory, "", top, live_stem, record)
 
@@ -435,7 +455,7 @@ def observe_account(target: Target) -> ObservedAccount:
     staged_mode = None
     if staged_st is not None:
         staged_mode = stat.S_IMODE(staged_st.st_mode)
-        inner = _listing(directory / STAGED)
+        inner = _listing(f"{where}/{STAGED}")
         staged, staged_files = _pair(
             directory, f"{STAGED}/", inner, _pick_stem(inner, target.account.stem), record
         )
@@ -471,7 +491,7 @@ def observe_account(target: Target) -> ObservedAccount:
         if n.endswith(WATCHED_SUFFIXES) and n not in taken
     )
     leftovers_record = (
-        [f"{RECORD_DIR}/{n}" for n in _listing(directory / RECORD_DIR) if TEMP_FILE.match(n)]
+        [f"{RECORD_DIR}/{n}" for n in _names(f"{where}/{RECORD_DIR}") if TEMP_FILE.match(n)]
         if RECORD_DIR in top
         else []
     )
