@@ -86,7 +86,25 @@ def apply_lock(output_dir: Path) -> Iterator[None]:
                 output_dir.rmdir()
         raise
     else:
-        lock.release()
+        try:
+            # The account directories this apply created are entries of output_dir:
+            # one fsync makes them durable (their files were synced as they were written).
+            _sync_dir(output_dir)
+        finally:
+            lock.release()
+
+
+def _sync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+    except OSError as exc:
+        raise _os_error(exc, str(path)) from None
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        raise _os_error(exc, str(path)) from None
+    finally:
+        os.close(fd)
 
 
 def utc_stamp(now: datetime | None = None) -> str:
@@ -204,7 +222,10 @@ class AccountWriter:
             raise
         # The file's bytes are durable (fsynced before the rename); the rename itself is
         # made durable by one directory fsync per directory at close(), not one per file.
-        self._dirty.add(dfd)
+        # Not for the record: it is a cache; should a crash lose its rename, the next
+        # plan finds the files unknown and looks at them again.
+        if not rel.startswith(f"{RECORD_DIR}/"):
+            self._dirty.add(dfd)
         self._remember(rel, hashlib.sha256(data).hexdigest(), facts or {})
 
     def _remember(self, rel: str, sha: str, facts: dict[str, Any]) -> None:
