@@ -223,6 +223,23 @@ def self_signed_certificate(
     Valid from `now` (truncated to whole seconds, must be timezone-aware) for `days`
     days; SHA-256 signature; random positive serial number.
     """
+    return issue_certificate(key, subject, days, now)[0]
+
+
+def issue_certificate(
+    key: rsa.RSAPrivateKey, subject: Subject, days: int, now: datetime
+) -> tuple[bytes, CertFacts]:
+    """`self_signed_certificate`, with the facts `inspect_certificate` would find in it,
+    taken from the certificate just built (no parsing back, no check of the signature
+    just made)."""
+    certificate = _build_certificate(key, subject, days, now)
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    return pem, _certificate_facts(certificate, signed_here=True)
+
+
+def _build_certificate(
+    key: rsa.RSAPrivateKey, subject: Subject, days: int, now: datetime
+) -> x509.Certificate:
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
     not_before = now.astimezone(UTC).replace(microsecond=0)
@@ -256,7 +273,7 @@ def self_signed_certificate(
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return certificate.public_bytes(serialization.Encoding.PEM)
+    return certificate
 
 
 def certificate_signing_request(key: rsa.RSAPrivateKey, subject: Subject) -> bytes:
@@ -481,7 +498,7 @@ def _load_certificate(pem: bytes) -> x509.Certificate:
         raise InvalidMaterial("the certificate cannot be read (damaged or not PEM)") from exc
 
 
-def _certificate_facts(cert: x509.Certificate) -> CertFacts:
+def _certificate_facts(cert: x509.Certificate, *, signed_here: bool = False) -> CertFacts:
     try:
         public_key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
@@ -506,7 +523,7 @@ def _certificate_facts(cert: x509.Certificate) -> CertFacts:
         not_after=cert.not_valid_after_utc,
         signature_hash=signature_hash.name if signature_hash is not None else None,
         extension_problems=_extension_problems(cert),
-        self_signature_valid=issuer_is_subject and _self_signed_ok(cert),
+        self_signature_valid=issuer_is_subject and (signed_here or _self_signed_ok(cert)),
     )
 
 

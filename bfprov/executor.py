@@ -112,10 +112,9 @@ def _new_pair(w: AccountWriter, inputs: Inputs, step: NewPair, outcome: Outcome)
             account.key.size
         )
         key_pem = crypto.private_key_pem(key)
-    crt_pem = crypto.self_signed_certificate(
+    crt_pem, cert = crypto.issue_certificate(
         key, account.subject, account.validity.days, inputs.now
     )
-    cert = crypto.inspect_certificate(crt_pem)
     prefix = f"{STAGED}/" if step.staged else ""
     if not step.reuse_key:
         w.write(f"{prefix}{stem}.key", key_pem, MODES["key"], dump_facts(crypto.key_facts_of(key)))

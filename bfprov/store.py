@@ -124,6 +124,8 @@ class AccountWriter:
         self._dirty: set[int] = set()
         self._stamp: str | None = None
         self.files: dict[str, FileRecord] = dict(record.files) if record else {}
+        self._had_record = record is not None
+        self._written: set[str] = set()  # paths this writer put in place (still there)
         self._last_check: dict[str, Any] | None = None  # set: replaces the one on disk
         try:
             root = os.open(output_dir, _DIR_FLAGS)
@@ -227,6 +229,7 @@ class AccountWriter:
         if not rel.startswith(f"{RECORD_DIR}/"):
             self._dirty.add(dfd)
         self._remember(rel, hashlib.sha256(data).hexdigest(), facts or {})
+        self._written.add(rel)
 
     def _remember(self, rel: str, sha: str, facts: dict[str, Any]) -> None:
         dfd, leaf = self._split(rel)
@@ -273,12 +276,16 @@ class AccountWriter:
         if src in self.files:
             self.files[dst] = self.files.pop(src)
             self._restat(dst)
+        if src in self._written:
+            self._written.discard(src)
+            self._written.add(dst)
 
     def remove(self, rel: str) -> None:
         dfd, leaf = self._split(rel)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(leaf, dir_fd=dfd)
         self.files.pop(rel, None)
+        self._written.discard(rel)
 
     def remove_empty_dir(self, rel: str) -> None:
         fd = self._dirs.pop(rel, None)
@@ -384,9 +391,11 @@ class AccountWriter:
         """
         from bfprov.observe import read_record
 
-        self.files = {rel: rec for rel, rec in self.files.items() if self.exists(rel)}
+        self.files = {
+            rel: rec for rel, rec in self.files.items() if rel in self._written or self.exists(rel)
+        }
         last_check = self._last_check
-        if last_check is None:
+        if last_check is None and self._had_record:
             current = read_record(self.directory)
             last_check = current.last_check if current else None
         record = Record(files=dict(sorted(self.files.items())), last_check=last_check)

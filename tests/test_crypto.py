@@ -223,6 +223,17 @@ def test_inspect_certificate_of_a_generated_certificate(
     assert facts.extension_problems == ()
 
 
+def test_facts_of_an_issued_certificate_are_what_inspection_finds(
+    rsa_key_1024: rsa.RSAPrivateKey,
+) -> None:
+    subject = Subject(common_name="bot é 1", country="GB", organization="Bench Ltd",
+                      locality="London", email_address="ops@example.com")  # fmt: skip
+    pem, facts = crypto.issue_certificate(rsa_key_1024, subject, 30, NOW)
+    inspected = crypto.inspect_certificate(pem)
+    assert facts == inspected
+    assert inspected.self_signature_valid and facts.extension_problems == ()
+
+
 def test_a_1024_bit_certificate(rsa_key_1024: rsa.RSAPrivateKey) -> None:
     facts = crypto.inspect_certificate(
         crypto.self_signed_certificate(rsa_key_1024, SUBJECT, 1, NOW)
