@@ -6,7 +6,8 @@ on one core):
 - for `bfprov apply`, the key pool starts making keys on the other core (see keypool);
 - the cyclic garbage collector is switched off: bfprov is a short-lived process that
   makes little cyclic garbage, and collecting while hundreds of modules load costs more
-  than it frees (`sandbox serve`, the one long-running command, switches it back on).
+  than it frees. Login checks switch it back on (network work makes cyclic garbage, a
+  lot of it over a large fleet), and so does `sandbox serve`, which runs until stopped.
   At exit, what is left is frozen, so the interpreter does not walk every object on the
   way out.
 """
