@@ -36,7 +36,6 @@ class KeyPool:
     """Makes RSA keys on background threads, as many as apply needs and no more."""
 
     def __init__(self, bits: int = 2048, ahead: int = 16, threads: int | None = None) -> None:
-        self.bits = bits
         self._threads = threads or os.cpu_count() or 1
         self._cond = threading.Condition()
         self._todo: deque[int] = deque([bits] * ahead)  # sizes still to start, in order
@@ -62,6 +61,9 @@ class KeyPool:
     def _make(self) -> None:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
+        # Every change below happens under the lock in one step with the decision it
+        # follows, so `take` and `_spawn` never see a thread about to leave as a maker,
+        # nor a key as neither in the making nor ready.
         while True:
             with self._cond:
                 if self._closed or not self._todo:
@@ -76,17 +78,13 @@ class KeyPool:
             except Exception:  # the worker that needed it makes its own, and reports
                 with self._cond:
                     self._making[bits] -= 1
-                self._retire()
+                    self._makers -= 1
+                    self._cond.notify_all()
                 return
             with self._cond:
                 self._making[bits] -= 1
                 self._ready.setdefault(bits, deque()).append(key)
                 self._cond.notify_all()
-
-    def _retire(self) -> None:
-        with self._cond:
-            self._makers -= 1
-            self._cond.notify_all()
 
     # -- apply's side ----------------------------------------------------------------------
     def need(self, sizes: Iterable[int]) -> None:

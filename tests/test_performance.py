@@ -109,6 +109,24 @@ def test_the_key_pool_stops_when_nothing_is_needed(made: list[int]) -> None:
     assert pool.take(1024) is None  # closed: unused keys are dropped
 
 
+def test_a_failing_key_thread_leaves_the_worker_to_make_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    def broken(public_exponent: int, key_size: int) -> rsa.RSAPrivateKey:
+        raise ValueError("no entropy today")
+
+    monkeypatch.setattr(rsa, "generate_private_key", broken)
+    pool = keypool.KeyPool(bits=1024, ahead=0, threads=2)
+    try:
+        pool.need([1024, 1024, 1024])
+        assert pool.take(1024) is None  # no hang: nothing is coming any more
+        _idle(pool)
+    finally:
+        pool.close()
+
+
 def test_workers_waiting_for_keys_are_released_on_close() -> None:
     pool = keypool.KeyPool(bits=1024, ahead=0)
     pool.need([2048] * 50)
