@@ -223,7 +223,7 @@ def self_signed_certificate(
     Valid from `now` (truncated to whole seconds, must be timezone-aware) for `days`
     days; SHA-256 signature; random positive serial number.
     """
-    return issue_certificate(key, subject, days, now)[0]
+    return _build_certificate(key, subject, days, now).public_bytes(serialization.Encoding.PEM)
 
 
 def issue_certificate(

@@ -370,23 +370,25 @@ def _listing(directory: str | Path) -> dict[str, os.stat_result]:
                 out[entry.name] = entry.stat(follow_symlinks=False)
     except FileNotFoundError:
         pass
-    except NotADirectoryError:
-        raise BfprovError(f"{directory} is not a directory") from None
-    except PermissionError:
-        raise BfprovError(f"cannot read {directory}: permission denied") from None
+    except (NotADirectoryError, PermissionError) as exc:
+        raise _unreadable(directory, exc) from None
     return out
 
 
 def _names(directory: str | Path) -> list[str]:
-    """The names in a directory, without a stat of each (see _listing for the errors)."""
+    """The names in a directory, without a stat of each (the errors of _listing)."""
     try:
         return os.listdir(directory)  # noqa: PTH208 (names only: no Path per entry)
     except FileNotFoundError:
         return []
-    except NotADirectoryError:
-        raise BfprovError(f"{directory} is not a directory") from None
-    except PermissionError:
-        raise BfprovError(f"cannot read {directory}: permission denied") from None
+    except (NotADirectoryError, PermissionError) as exc:
+        raise _unreadable(directory, exc) from None
+
+
+def _unreadable(directory: str | Path, exc: OSError) -> BfprovError:
+    if isinstance(exc, NotADirectoryError):
+        return BfprovError(f"{directory} is not a directory")
+    return BfprovError(f"cannot read {directory}: permission denied")
 
 
 def _pick_stem(names: Iterable[str], preferred: str) -> str | None:
