@@ -194,6 +194,10 @@ class AccountWriter:
         import hashlib
 
         dfd, leaf = self._split(rel)
+        # The record is a cache, not an output: should a crash lose its bytes or its
+        # rename, the next plan finds it damaged or old and looks at the files again.
+        # So it is written atomically but not synced: the outputs are.
+        cache = rel.startswith(f"{RECORD_DIR}/")
         tmp = f".{leaf}.{secrets.token_hex(6)}.tmp"
         try:
             fd = os.open(
@@ -210,7 +214,8 @@ class AccountWriter:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fdatasync(fd)  # the bytes and size; the rename's fsync covers the rest
+                if not cache:
+                    os.fdatasync(fd)  # the bytes and size; the rename's fsync covers the rest
             finally:
                 os.close(fd)
             os.replace(tmp, leaf, src_dir_fd=dfd, dst_dir_fd=dfd)
@@ -224,9 +229,7 @@ class AccountWriter:
             raise
         # The file's bytes are durable (fsynced before the rename); the rename itself is
         # made durable by one directory fsync per directory at close(), not one per file.
-        # Not for the record: it is a cache; should a crash lose its rename, the next
-        # plan finds the files unknown and looks at them again.
-        if not rel.startswith(f"{RECORD_DIR}/"):
+        if not cache:
             self._dirty.add(dfd)
         self._remember(rel, hashlib.sha256(data).hexdigest(), facts or {})
         self._written.add(rel)
