@@ -161,7 +161,7 @@ def test_a_damaged_record_only_costs_a_deeper_look(
 ) -> None:
     record = fleet.parent / "certs" / "alice" / ".bfprov" / "record.json"
     # b"": what a crash can leave of it (the record is renamed into place but not synced).
-    damages = (b"", b"{not js", b'{"files": {"client-2048.key": {"size": "x"}}}', b"[]")
+    damages = (b"", b"{not json", b'{"files": {"client-2048.key": {"size": "x"}}}', b"[]")
     for damage in damages:
         record.write_bytes(damage)
         assert _plan(fleet, capsys)["changes"] == [], damage
