@@ -371,11 +371,10 @@ class AccountWriter:
                 st = os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            unchanged = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) == (
-                state.size, state.mtime_ns, state.ctime_ns, state.ino
-            )  # fmt: skip
-            if unchanged and stat.S_ISREG(st.st_mode):
-                self.files[state.path] = FileRecord.of(st, state.sha256, dict(state.facts))
+            if stat.S_ISREG(st.st_mode):
+                entry = FileRecord.of(st, state.sha256, dict(state.facts))
+                if self._same(state, entry):  # not touched since it was observed
+                    self.files[state.path] = entry
 
     @staticmethod
     def _same(state: Any, known: FileRecord) -> bool:

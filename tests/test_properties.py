@@ -129,6 +129,34 @@ def subject(draw: st.DrawFn, needs_cn: bool) -> dict[str, str]:
 
 
 @st.composite
+def sections(draw: st.DrawFn, needs_cn: bool, p12_password: bool) -> dict[str, Any]:
+    """The optional sections of `defaults` or of an account, each present or not.
+
+    `needs_cn`: no common name is inherited, so a subject here must carry one.
+    `p12_password`: a p12 password is inherited, so p12 may be among the outputs.
+    """
+    maybe = st.booleans()
+    out: dict[str, Any] = {}
+    if draw(maybe):
+        out["jurisdiction"] = draw(st.sampled_from(JURISDICTIONS))
+    if draw(maybe):
+        out["key"] = draw(KEY)
+    mine = draw(subject(needs_cn=needs_cn))
+    if mine or draw(maybe):
+        out["subject"] = mine
+    if draw(maybe):
+        out["validity"] = draw(VALIDITY)
+    p12 = draw(
+        optional_dict({"profile": st.sampled_from(["modern", "legacy"]), "password": SECRET})
+    )
+    if p12 or draw(maybe):
+        out["p12"] = p12
+    if draw(maybe):
+        out["outputs"] = draw(outputs(p12=p12_password or "password" in p12))
+    return out
+
+
+@st.composite
 def documents(draw: st.DrawFn) -> dict[str, Any]:
     """A valid profile document: defaults and accounts that always resolve."""
     maybe = st.booleans()
@@ -137,22 +165,9 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     for field, in_defaults in shared.items():
         if in_defaults:
             defaults[field] = draw(SECRET)
-    if draw(maybe):
-        defaults["jurisdiction"] = draw(st.sampled_from(JURISDICTIONS))
-    if draw(maybe):
-        defaults["key"] = draw(KEY)
-    default_subject = draw(subject(needs_cn=False))
-    if default_subject or draw(maybe):
-        defaults["subject"] = default_subject
-    if draw(maybe):
-        defaults["validity"] = draw(VALIDITY)
-    default_p12 = draw(
-        optional_dict({"profile": st.sampled_from(["modern", "legacy"]), "password": SECRET})
-    )
-    if default_p12 or draw(maybe):
-        defaults["p12"] = default_p12
-    if draw(maybe):
-        defaults["outputs"] = draw(outputs(p12="password" in default_p12))
+    defaults.update(draw(sections(needs_cn=False, p12_password=False)))
+    default_subject = defaults.get("subject", {})
+    default_p12 = defaults.get("p12", {})
 
     accounts = []
     for name in draw(st.lists(ACCOUNT_NAME, min_size=1, max_size=5, unique=True)):
@@ -160,22 +175,14 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         for field, in_defaults in shared.items():
             if not in_defaults or draw(maybe):
                 account[field] = draw(SECRET)
-        if draw(maybe):
-            account["jurisdiction"] = draw(st.sampled_from(JURISDICTIONS))
-        if draw(maybe):
-            account["key"] = draw(KEY)
-        mine = draw(subject(needs_cn="common_name" not in default_subject))
-        if mine or draw(maybe):
-            account["subject"] = mine
-        if draw(maybe):
-            account["validity"] = draw(VALIDITY)
-        p12 = draw(
-            optional_dict({"profile": st.sampled_from(["modern", "legacy"]), "password": SECRET})
+        account.update(
+            draw(
+                sections(
+                    needs_cn="common_name" not in default_subject,
+                    p12_password="password" in default_p12,
+                )
+            )
         )
-        if p12 or draw(maybe):
-            account["p12"] = p12
-        if draw(maybe):
-            account["outputs"] = draw(outputs(p12="password" in default_p12 or "password" in p12))
         # a random order of keys: the loader must not care
         order = draw(st.permutations(sorted(account)))
         accounts.append({k: account[k] for k in order})
