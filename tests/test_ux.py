@@ -134,3 +134,26 @@ def test_init_writes_the_schema_beside_the_starter_profile(
 def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "--install-completion" in capsys.readouterr().out
+
+
+def test_the_bfprov_process_exits_with_its_code_and_all_its_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m bfprov` leaves through os._exit: what it printed must all arrive first."""
+    profile = _fleet(tmp_path, monkeypatch)
+    env = {**os.environ, "BF_APP_KEY": "k", "P": "p", "NO_COLOR": "1"}
+
+    def bfprov(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bfprov", *args], env=env, capture_output=True, text=True
+        )
+
+    changes = bfprov("plan", "--detailed-exitcode", "--json", "--profiles", str(profile))
+    assert changes.returncode == 2, changes.stderr
+    assert [c["account"] for c in json.loads(changes.stdout)["changes"]] == ["alice", "bob"]
+    applied = bfprov("apply", "--yes", "--no-verify", "--profiles", str(profile))
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.rstrip().endswith("mysecurity?showAPI=1")  # the last upload line
+    broken = bfprov("validate", "--profiles", str(tmp_path / "missing.yaml"))
+    assert broken.returncode == 1
+    assert broken.stderr.count("\n") == 1 and "missing.yaml" in broken.stderr
