@@ -8,10 +8,8 @@ on one core):
   makes little cyclic garbage, and collecting while hundreds of modules load costs more
   than it frees. Login checks switch it back on (network work makes cyclic garbage, a
   lot of it over a large fleet), and so does `sandbox serve`, which runs until stopped.
-  At exit, what is left is frozen, so the interpreter does not walk every object on the
-  way out.
 
-And at the end, once the output is flushed, the process leaves with `os._exit`: every
+At the end, once the output is flushed, the process leaves with `os._exit`: every
 file, lock and thread is already closed by then, and tearing down hundreds of modules
 and every object (a few milliseconds, more for a large fleet) would change nothing.
 """
@@ -31,13 +29,9 @@ def main() -> NoReturn:
     if keypool.wanted_by(args):
         keypool.start()
     gc.disable()
-    try:
-        from bfprov.cli import main as run
+    from bfprov.cli import main as run
 
-        code = run(args)
-    finally:
-        gc.freeze()
-    _leave(code)
+    _leave(run(args))
 
 
 def _leave(code: int) -> NoReturn:
