@@ -290,7 +290,9 @@ def main() -> int:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        # Every round too, so that runs can be pooled.
+        rounds = {"floor_s": floors, "floor_loop_s": loops, "apply_s": applies}
+        args.json.write_text(json.dumps({**results, "rounds": rounds}, indent=2))
     ok = apply_ratio <= 0.6 and plan_ratio <= 3 and results["plan_memory_mib"] < 300
     return 0 if ok else 1
 
