@@ -27,13 +27,16 @@ def _width(stream: object) -> int | None:
 
 @functools.cache
 def stdout() -> Console:
-    # No highlighting: Rich would colour numbers and paths at random in our messages.
-    return Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+    # No highlighting: Rich would colour numbers and paths at random in our messages. No
+    # emoji codes: a path like /srv/a:fire:b would be printed with an emoji in it.
+    return Console(highlight=False, emoji=False, soft_wrap=True, width=_width(sys.stdout))
 
 
 @functools.cache
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+    return Console(
+        stderr=True, highlight=False, emoji=False, soft_wrap=True, width=_width(sys.stderr)
+    )
 
 
 _LEVEL = {"level": 1}  # 0: --quiet, 1: normal, 2: --verbose

@@ -157,3 +157,26 @@ def test_the_bfprov_process_exits_with_its_code_and_all_its_output(
     broken = bfprov("validate", "--profiles", str(tmp_path / "missing.yaml"))
     assert broken.returncode == 1
     assert broken.stderr.count("\n") == 1 and "missing.yaml" in broken.stderr
+
+
+def test_messages_print_emoji_codes_as_they_are(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path may hold `:fire:`; Rich would print an emoji in its place."""
+    from bfprov import console
+
+    console.stdout.cache_clear()
+    console.stderr.cache_clear()
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    try:
+        console.say("wrote /srv/a:fire:b/client-2048.crt")
+        console.note("saved /srv/a:fire:b/plan.json")
+        console.warn("output_dir /srv/a:smile:b is not ignored")
+        console.error("cannot write /srv/a:x:b")
+    finally:
+        console.stdout.cache_clear()
+        console.stderr.cache_clear()
+    captured = capsys.readouterr()
+    assert "/srv/a:fire:b/client-2048.crt" in captured.out
+    for text in ("/srv/a:fire:b/plan.json", "/srv/a:smile:b", "/srv/a:x:b"):
+        assert text in captured.err
