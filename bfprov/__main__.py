@@ -23,7 +23,7 @@ from typing import NoReturn
 
 
 def main() -> NoReturn:
-    from bfprov import keypool
+    from bfprov.apply import keypool
 
     args = sys.argv[1:]
     if keypool.wanted_by(args):

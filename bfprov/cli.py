@@ -259,7 +259,7 @@ def _main(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 / 1 / 2 (plan --detailed-exitcode only) / 130."""
-    from bfprov import keypool
+    from bfprov.apply import keypool
 
     args = sys.argv[1:] if argv is None else argv
     if keypool.wanted_by(args):

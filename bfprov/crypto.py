@@ -35,7 +35,7 @@ from bfprov.errors import BfprovError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
-    from bfprov.models import P12Profile, Subject
+    from bfprov.desired.models import P12Profile, Subject
 
 
 class InvalidMaterial(BfprovError):

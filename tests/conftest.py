@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bfprov import crypto
-from bfprov.models import Account
+from bfprov.desired.models import Account
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from bfprov import crypto
 from bfprov.cli import main
-from bfprov.models import Subject
+from bfprov.desired.models import Subject
 
 P12_PASSWORD = "p12-Pa55&word=%+ é"
 APP_KEY = "app-KEY-0123456789"

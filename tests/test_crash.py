@@ -33,7 +33,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from bfprov import crypto, keypool
+from bfprov import crypto
+from bfprov.apply import keypool
 from bfprov.cli import main
 from bfprov.errors import BfprovError
 
@@ -637,7 +638,7 @@ def test_a_record_write_killed_midway_leaves_no_temporary_file(
 def test_after_a_killed_promotion_records_are_trusted_again(
     tmp_path: Path, bases: Bases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bfprov import observe
+    from bfprov.observed import observe
 
     fleet = bases(STEP_SCENARIOS["promotion"], ["solo"], tmp_path / "fleet")
     # Killed once the promotion is done, just before its record lands.

@@ -20,8 +20,8 @@ from pydantic import TypeAdapter
 
 from bfprov import crypto
 from bfprov.crypto import InvalidMaterial
+from bfprov.desired.models import Subject
 from bfprov.errors import BfprovError
-from bfprov.models import Subject
 
 if TYPE_CHECKING:
     from collections.abc import Callable

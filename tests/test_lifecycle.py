@@ -12,7 +12,7 @@ import pytest
 
 from bfprov import crypto
 from bfprov.cli import main
-from bfprov.models import Subject
+from bfprov.desired.models import Subject
 
 PROFILE = """\
 version: 1

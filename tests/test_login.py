@@ -18,9 +18,16 @@ from pydantic import SecretStr
 
 from bfprov import crypto
 from bfprov.cli import main
-from bfprov.login import Credentials, Endpoints, LoginClient, RateLimiter, endpoints, explain
-from bfprov.models import Jurisdiction, Subject
+from bfprov.desired.models import Jurisdiction, Subject
 from bfprov.sandbox import Emulator
+from bfprov.verify.client import (
+    Credentials,
+    Endpoints,
+    LoginClient,
+    RateLimiter,
+    endpoints,
+    explain,
+)
 
 PASSWORD = "pa&ss=wo%rd+ /?#é中"
 APP_KEY = "demo-app-key-123"
@@ -480,7 +487,7 @@ SWEDEN_BANK_ID_VERIFICATION_REQUIRED ACTIONS_REQUIRED INPUT_VALIDATION_ERROR
 
 
 def test_every_login_status_of_betfairs_documentation_is_explained() -> None:
-    from bfprov.login import CATALOGUE
+    from bfprov.verify.client import CATALOGUE
 
     assert set(SEED_CODES) <= set(CATALOGUE)
     for code in SEED_CODES:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bfprov import keypool
+from bfprov.apply import keypool
 from bfprov.cli import main
 
 PROFILE = """\

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from bfprov.crypto import CertFacts, KeyFacts
-from bfprov.models import Account, Desired, Output, Target
-from bfprov.observe import FileState, Observed, ObservedAccount, Pair
-from bfprov.planner import (
+from bfprov.desired.models import Account, Desired, Output, Target
+from bfprov.observed.observe import FileState, Observed, ObservedAccount, Pair
+from bfprov.plan.planner import (
     Action,
     ArchiveFiles,
     FixModes,
@@ -590,7 +590,7 @@ def test_a_certificate_issued_by_someone_else_is_rotated() -> None:
 
 
 def test_renew_jitter_is_fixed_per_account_and_bounded() -> None:
-    from bfprov.planner import jitter_offset, renewal_window
+    from bfprov.plan.planner import jitter_offset, renewal_window
 
     accounts = [
         account(
@@ -607,7 +607,7 @@ def test_renew_jitter_is_fixed_per_account_and_bounded() -> None:
 
 
 def test_renew_jitter_moves_the_renewal_earlier() -> None:
-    from bfprov.planner import jitter_offset
+    from bfprov.plan.planner import jitter_offset
 
     acc = account(validity={"days": 365, "renew_before": "30d", "renew_jitter": "20d"})
     offset = jitter_offset(acc)

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from bfprov.models import Jurisdiction, Output, SecretRef
-from bfprov.profile import (
+from bfprov.desired.models import Jurisdiction, Output, SecretRef
+from bfprov.desired.profile import (
     MAX_PROFILE_BYTES,
     ProfileError,
     _compose,

@@ -31,8 +31,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bfprov.cli import main
-from bfprov.models import Account, SecretRef
-from bfprov.profile import ProfileError, load_profiles
+from bfprov.desired.models import Account, SecretRef
+from bfprov.desired.profile import ProfileError, load_profiles
 from bfprov.settings import Settings
 
 # --- 1. round trip ----------------------------------------------------------------------

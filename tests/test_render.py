@@ -1,4 +1,4 @@
-"""bfprov.render: the rendered openssl.cnf, run through Betfair's procedure with real openssl."""
+"""bfprov.apply.render: the openssl.cnf, run through Betfair's procedure with real openssl."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from bfprov import crypto, render
+from bfprov import crypto
+from bfprov.apply import render
 from bfprov.errors import BfprovError
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from bfprov.models import Account
+    from bfprov.desired.models import Account
 
     Procedure = Callable[[Path, str, bytes, int], tuple[bytes, bytes]]
 

@@ -24,7 +24,7 @@ import requests
 
 from bfprov import crypto
 from bfprov.crypto import InvalidMaterial
-from bfprov.models import Subject
+from bfprov.desired.models import Subject
 from bfprov.sandbox import Emulator, SandboxError
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from bfprov.cli import main
-from bfprov.login import Credentials
 from bfprov.sandbox import Emulator
+from bfprov.verify.client import Credentials
 
 PASSWORD = "Zq9!pass&word=%+ é中-ALICE"
 BOB_PASSWORD = "Yb7#bob/secret?x-BOB"

@@ -24,7 +24,7 @@ from bfprov.commands.status import (
     prometheus_text,
 )
 from bfprov.crypto import CertFacts
-from bfprov.models import Subject
+from bfprov.desired.models import Subject
 from bfprov.sandbox import Emulator
 
 PASSWORD = "pa&ss=wo%rd+ é"

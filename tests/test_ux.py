@@ -69,8 +69,8 @@ def test_plan_markdown_is_a_pull_request_comment(
 
 
 def test_markdown_escapes_table_breakers() -> None:
-    from bfprov.planner import Action, Change, Plan
-    from bfprov.views import plan_markdown
+    from bfprov.plan.planner import Action, Change, Plan
+    from bfprov.views.plan import plan_markdown
 
     plan = Plan(changes=(Change("a", Action.UPDATE, ("x | y", "back\\slash"), False),), noop=())
     assert "| `a` | ✏️ update | no | x \\| y<br>back\\\\slash |" in plan_markdown(plan)

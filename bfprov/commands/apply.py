@@ -10,15 +10,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
 from bfprov import console
-from bfprov.commands._pipeline import load, saved_plan, snapshot
+from bfprov.apply.executor import Inputs, Outcome, execute
+from bfprov.apply.store import apply_lock, archive_orphan
 from bfprov.commands.verify import Check, credentials, record, run_checks, show
+from bfprov.desired.models import Output
+from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
-from bfprov.executor import Inputs, Outcome, execute
-from bfprov.models import Output
-from bfprov.planner import Action, NewPair, Promote, WriteDerived
-from bfprov.secret import p12_password
-from bfprov.store import apply_lock, archive_orphan
-from bfprov.views import plan_text
+from bfprov.plan.planner import Action, NewPair, Promote, WriteDerived
+from bfprov.plan.snapshot import load, saved_plan, snapshot
+from bfprov.views.plan import plan_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
     from pydantic import SecretStr
 
-    from bfprov.commands._pipeline import Snapshot
-    from bfprov.models import Target
-    from bfprov.planner import Change
+    from bfprov.desired.models import Target
+    from bfprov.plan.planner import Change
+    from bfprov.plan.snapshot import Snapshot
     from bfprov.settings import Settings
 
 
@@ -90,7 +90,7 @@ def apply(
 
 def _live_checks(outcomes: list[Outcome], targets: dict[str, Target]) -> list[Check]:
     """Live pairs worth a login after this apply: those that need no upload first."""
-    from bfprov.observe import observe_account
+    from bfprov.observed.observe import observe_account
 
     checks = []
     for o in outcomes:
@@ -103,7 +103,7 @@ def _live_checks(outcomes: list[Outcome], targets: dict[str, Target]) -> list[Ch
 def _refresh_records(snap: Snapshot, changing: set[str]) -> None:
     """Records of unchanged accounts that had to be read in depth (after a crash, or
     files bfprov adopted) are brought up to date, so later plans stay cheap."""
-    from bfprov.store import refresh_record
+    from bfprov.apply.store import refresh_record
 
     for target in snap.desired.targets:
         observed = snap.observed.accounts[target.name]
@@ -185,7 +185,7 @@ def _run(
     logged_in: set[str],
 ) -> list[Outcome]:
     """Execute the changes, in parallel: key generation dominates and releases the GIL."""
-    from bfprov import keypool
+    from bfprov.apply import keypool
 
     targets = {t.name: t for t in snap.desired.targets}
     pooled = keypool.pool()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.store import write_file
+from bfprov.apply.store import write_file
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings
@@ -50,8 +50,8 @@ def init(settings: Settings) -> int:
     path = target / "bfprov.yaml" if target.suffix not in (".yaml", ".yml") else target
     write_file(path, STARTER.encode(), 0o644, overwrite=False)
     console.say(f"Wrote the starter profile {path}")
-    from bfprov.commands._pipeline import dump_json
     from bfprov.commands.schema import profile_schema
+    from bfprov.plan.snapshot import dump_json
 
     schema = path.parent / "bfprov.schema.json"
     write_file(schema, dump_json(profile_schema()).encode(), 0o644, overwrite=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.commands._pipeline import dump_json, load, saved_plan, snapshot
 from bfprov.errors import BfprovError
-from bfprov.views import plan_markdown, plan_text
+from bfprov.plan.snapshot import dump_json, load, saved_plan, snapshot
+from bfprov.views.plan import plan_markdown, plan_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,7 +27,7 @@ def plan(
         raise BfprovError("choose one of --json and --markdown")
     snap = snapshot(load(settings))
     if out is not None:
-        from bfprov.store import write_plan_file
+        from bfprov.apply.store import write_plan_file
 
         write_plan_file(out, dump_json(saved_plan(snap)).encode())
     if as_json:

@@ -7,13 +7,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.commands._pipeline import load, snapshot
+from bfprov.apply.executor import Inputs, execute
+from bfprov.apply.store import apply_lock
 from bfprov.commands.verify import Check, record, run_checks, show
+from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
-from bfprov.executor import Inputs, execute
-from bfprov.planner import Promote, RemoveLeftovers
-from bfprov.secret import p12_password
-from bfprov.store import apply_lock
+from bfprov.plan.planner import Promote, RemoveLeftovers
+from bfprov.plan.snapshot import load, snapshot
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

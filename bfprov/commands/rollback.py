@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.commands._pipeline import load, render_cnfs
+from bfprov.apply.executor import Inputs, execute
+from bfprov.apply.store import apply_lock
+from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
-from bfprov.executor import Inputs, execute
-from bfprov.observe import archived_generations, observe_account
-from bfprov.planner import Action, Change, Restore
-from bfprov.secret import p12_password
-from bfprov.store import apply_lock
+from bfprov.observed.observe import archived_generations, observe_account
+from bfprov.plan.planner import Action, Change, Restore
+from bfprov.plan.snapshot import load, render_cnfs
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings

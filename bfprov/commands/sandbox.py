@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.errors import BfprovError
-from bfprov.observe import STAGED, read_bytes
+from bfprov.observed.observe import STAGED, read_bytes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,8 +30,8 @@ def serve(
     emulator = Emulator(state_dir, port=port, lock_after=lock_after, rate_limit=rate_limit)
     names: list[str] = []
     if settings.profiles.exists():
-        from bfprov.commands._pipeline import load
         from bfprov.commands.verify import credentials
+        from bfprov.plan.snapshot import load
 
         desired = load(settings)
         creds = credentials(desired.targets)
@@ -59,9 +59,9 @@ def serve(
 
 def upload(settings: Settings, *, account: str, staged: bool) -> int:
     """Stand-in for the website's upload: send an account's .crt to the emulator."""
-    from bfprov.commands._pipeline import load
-    from bfprov.login import sandbox_upload
-    from bfprov.observe import observe_account
+    from bfprov.observed.observe import observe_account
+    from bfprov.plan.snapshot import load
+    from bfprov.verify.client import sandbox_upload
 
     if not settings.identity_url:
         raise BfprovError(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bfprov import console
-from bfprov.commands._pipeline import dump_json
-from bfprov.models import ProfileDocument
+from bfprov.desired.models import ProfileDocument
+from bfprov.plan.snapshot import dump_json
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

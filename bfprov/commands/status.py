@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from bfprov import console
-from bfprov.commands._pipeline import dump_json, load, snapshot
 from bfprov.errors import BfprovError
-from bfprov.planner import Action, renewal_window
+from bfprov.plan.planner import Action, renewal_window
+from bfprov.plan.snapshot import dump_json, load, snapshot
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from rich.table import Table
 
-    from bfprov.commands._pipeline import Snapshot
-    from bfprov.models import Target
-    from bfprov.observe import ObservedAccount
+    from bfprov.desired.models import Target
+    from bfprov.observed.observe import ObservedAccount
+    from bfprov.plan.snapshot import Snapshot
     from bfprov.settings import Settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.commands._pipeline import load
+from bfprov.plan.snapshot import load
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings

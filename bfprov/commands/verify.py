@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from rich.text import Text
 
 from bfprov import console
-from bfprov.commands._pipeline import dump_json, load
-from bfprov.login import Credentials, LoginClient, Outcome, endpoints, explain
-from bfprov.observe import observe, read_record
-from bfprov.secret import reveal
+from bfprov.desired.secret import reveal
+from bfprov.observed.observe import observe, read_record
+from bfprov.plan.snapshot import dump_json, load
+from bfprov.verify.client import Credentials, LoginClient, Outcome, endpoints, explain
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from rich.table import Table
 
-    from bfprov.models import Target
-    from bfprov.observe import ObservedAccount, Pair
+    from bfprov.desired.models import Target
+    from bfprov.observed.observe import ObservedAccount, Pair
     from bfprov.settings import Settings
 
 PairName = Literal["live", "staged"]
@@ -200,8 +200,8 @@ def record(results: Sequence[CheckResult], checks: Sequence[Check], *, locked: b
     """
     import contextlib
 
+    from bfprov.apply.store import apply_lock, record_check
     from bfprov.errors import BfprovError
-    from bfprov.store import apply_lock, record_check
 
     with contextlib.ExitStack() as locks:
         if not locked:

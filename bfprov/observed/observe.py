@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from bfprov.errors import BfprovError
-from bfprov.records import RECORD_DIR, RECORD_PATH, FileRecord, Record
+from bfprov.observed.records import RECORD_DIR, RECORD_PATH, FileRecord, Record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from bfprov.crypto import CertFacts, CsrFacts, KeyFacts
-    from bfprov.models import Desired, Target
+    from bfprov.desired.models import Desired, Target
 
 STAGED = "staged"
 ARCHIVE = "archive"

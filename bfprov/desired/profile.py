@@ -48,7 +48,7 @@ try:  # libyaml's parser, for the fast path only (see _event_source)
     from _ruamel_yaml import CParser as _CParser
 except ImportError:  # pragma: no cover - the extension is a dependency, but optional
     _CParser = None
-from bfprov.models import (
+from bfprov.desired.models import (
     Account,
     AccountDefaults,
     AccountEntry,

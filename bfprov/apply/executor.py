@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bfprov import crypto
-from bfprov.models import Output
-from bfprov.observe import CNF_NAME, STAGED, dump_facts, read_bytes
-from bfprov.planner import (
+from bfprov.apply.store import AccountWriter
+from bfprov.desired.models import Output
+from bfprov.observed.observe import CNF_NAME, STAGED, dump_facts, read_bytes
+from bfprov.plan.planner import (
     MODES,
     ArchiveFiles,
     ArchiveOrphan,
@@ -24,7 +25,6 @@ from bfprov.planner import (
     Restore,
     WriteDerived,
 )
-from bfprov.store import AccountWriter
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from pydantic import SecretStr
 
-    from bfprov.models import Account, Target
-    from bfprov.observe import ObservedAccount
+    from bfprov.desired.models import Account, Target
+    from bfprov.observed.observe import ObservedAccount
 
 
 @dataclass
@@ -105,7 +105,7 @@ def _new_pair(w: AccountWriter, inputs: Inputs, step: NewPair, outcome: Outcome)
         key_pem = read_bytes(inputs.target.directory / f"{stem}.key")
         key = crypto.load_private_key(key_pem)
     else:
-        from bfprov import keypool
+        from bfprov.apply import keypool
 
         pooled = keypool.pool()
         key = (pooled.take(account.key.size) if pooled else None) or crypto.generate_key(
@@ -196,7 +196,7 @@ def _retire_live(w: AccountWriter, obs: ObservedAccount, keep_key: bool = False)
 
 def _restore(w: AccountWriter, inputs: Inputs, generation: str, outcome: Outcome) -> None:
     """Bring an archived generation back: the current live one takes its place there."""
-    from bfprov.observe import ARCHIVE, Generation, archived_generations
+    from bfprov.observed.observe import ARCHIVE, Generation, archived_generations
 
     found: Generation | None = next(
         (g for g in archived_generations(inputs.target) if g.name == generation), None

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import requests
     from pydantic import SecretStr
 
-    from bfprov.models import Jurisdiction
+    from bfprov.desired.models import Jurisdiction
 
 LOGIN_PATH = "/api/certlogin"
 LOGOUT_PATH = "/api/logout"

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from bfprov.errors import BfprovError
-from bfprov.observe import ARCHIVE, LOCK_NAME
-from bfprov.records import RECORD_DIR, RECORD_FILE, FileRecord, Record
+from bfprov.observed.observe import ARCHIVE, LOCK_NAME
+from bfprov.observed.records import RECORD_DIR, RECORD_FILE, FileRecord, Record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -391,7 +391,7 @@ class AccountWriter:
         The login check on disk is kept unless a new one was set: a verify may have
         recorded one since this writer's record was observed.
         """
-        from bfprov.observe import read_record
+        from bfprov.observed.observe import read_record
 
         self.files = {
             rel: rec for rel, rec in self.files.items() if rel in self._written or self.exists(rel)

@@ -15,7 +15,7 @@ from bfprov.errors import BfprovError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bfprov.models import SecretRef, Target
+    from bfprov.desired.models import SecretRef, Target
 
 MAX_SECRET_FILE = 64 * 1024
 
@@ -56,7 +56,7 @@ def reveal(ref: SecretRef, base: Path, what: str) -> SecretStr:
 
 def p12_password(target: Target) -> SecretStr | None:
     """The account's PKCS#12 password when p12 is one of its outputs, else None."""
-    from bfprov.models import Output
+    from bfprov.desired.models import Output
 
     ref = target.account.p12.password
     if Output.P12 not in target.account.outputs or ref is None:

@@ -13,7 +13,7 @@ import jinja2
 from bfprov.errors import BfprovError
 
 if TYPE_CHECKING:
-    from bfprov.models import Account
+    from bfprov.desired.models import Account
 
 OPENSSL_CNF_TEMPLATE = "openssl.cnf.j2"
 
@@ -22,7 +22,7 @@ def _bundled_templates() -> Path:
     installed = Path(str(files("bfprov") / "templates"))
     if installed.is_dir():  # an installed wheel: force-included as bfprov/templates
         return installed
-    return Path(__file__).resolve().parent.parent / "templates"  # source tree / editable
+    return Path(__file__).resolve().parents[2] / "templates"  # source tree / editable
 
 
 BUNDLED_TEMPLATES: Path = _bundled_templates()

@@ -11,15 +11,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from bfprov.models import Output
-from bfprov.observe import CNF_NAME, STAGED, csr_facts
+from bfprov.desired.models import Output
+from bfprov.observed.observe import CNF_NAME, STAGED, csr_facts
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from bfprov.crypto import CertFacts
-    from bfprov.models import Account, Desired, Target
-    from bfprov.observe import FileState, Observed, ObservedAccount, Pair
+    from bfprov.desired.models import Account, Desired, Target
+    from bfprov.observed.observe import FileState, Observed, ObservedAccount, Pair
 
 FORMAT_VERSION = 1
 

@@ -9,15 +9,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.models import Output
-from bfprov.observe import observe
-from bfprov.planner import plan as make_plan
-from bfprov.profile import load_profiles
+from bfprov.desired.models import Output
+from bfprov.desired.profile import load_profiles
+from bfprov.observed.observe import observe
+from bfprov.plan.planner import plan as make_plan
 
 if TYPE_CHECKING:
-    from bfprov.models import Desired
-    from bfprov.observe import Observed
-    from bfprov.planner import Plan
+    from bfprov.desired.models import Desired
+    from bfprov.observed.observe import Observed
+    from bfprov.plan.planner import Plan
     from bfprov.settings import Settings
 
 
@@ -36,7 +36,7 @@ def load(settings: Settings) -> Desired:
 
 
 def _warn_if_tracked(desired: Desired) -> None:
-    from bfprov.gitcheck import exposed
+    from bfprov.observed.gitcheck import exposed
 
     for output_dir in desired.output_dirs:
         account = next((t.name for t in desired.targets if t.output_dir == output_dir), "x")
@@ -50,7 +50,7 @@ def _warn_if_tracked(desired: Desired) -> None:
 
 def render_cnfs(desired: Desired) -> dict[str, str | None]:
     """The openssl.cnf each account should have (None where cnf is not an output)."""
-    from bfprov.render import render_openssl_cnf, template_dirs
+    from bfprov.apply.render import render_openssl_cnf, template_dirs
 
     return {
         t.name: render_openssl_cnf(t.account, template_dirs(t.templates))

@@ -1,0 +1,1 @@
+"""Carrying out a plan: templates, the store (the only writer) and the executor."""

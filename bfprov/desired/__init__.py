@@ -1,0 +1,1 @@
+"""The desired state: profiles (YAML) -> validated models, and secret references."""

@@ -1,0 +1,1 @@
+"""The observed state: the only reader of output directories and bfprov's records."""

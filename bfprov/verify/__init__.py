@@ -1,0 +1,1 @@
+"""Login checks: the only network code that talks to Betfair's identity service."""

@@ -1,0 +1,1 @@
+"""Pure presentation of plans, checks and status."""
