@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from bfprov import crypto
 from bfprov.apply.store import AccountWriter
 from bfprov.desired.models import Output
-from bfprov.observed.observe import CNF_NAME, STAGED, dump_facts, read_bytes
+from bfprov.layout import CNF_NAME, MODES, STAGED
+from bfprov.observed.observe import dump_facts, read_bytes
 from bfprov.plan.planner import (
-    MODES,
     ArchiveFiles,
     ArchiveOrphan,
     Change,
@@ -196,7 +196,8 @@ def _retire_live(w: AccountWriter, obs: ObservedAccount, keep_key: bool = False)
 
 def _restore(w: AccountWriter, inputs: Inputs, generation: str, outcome: Outcome) -> None:
     """Bring an archived generation back: the current live one takes its place there."""
-    from bfprov.observed.observe import ARCHIVE, Generation, archived_generations
+    from bfprov.layout import ARCHIVE
+    from bfprov.observed.observe import Generation, archived_generations
 
     found: Generation | None = next(
         (g for g in archived_generations(inputs.target) if g.name == generation), None

@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from bfprov.errors import BfprovError
-from bfprov.observed.observe import ARCHIVE, LOCK_NAME
-from bfprov.observed.records import RECORD_DIR, RECORD_FILE, FileRecord, Record
+from bfprov.layout import ARCHIVE, DIR_MODE, LOCK_NAME, ORPHANS, RECORD_DIR, RECORD_FILE
+from bfprov.observed.records import FileRecord, Record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-DIR_MODE = 0o700
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -431,8 +430,8 @@ def archive_orphan(output_dir: Path, name: str) -> str:
         raise _os_error(exc, str(output_dir)) from None
     try:
         with contextlib.suppress(FileExistsError):
-            os.mkdir(".orphans", DIR_MODE, dir_fd=root)
-        target = f".orphans/{name}-{utc_stamp()}"
+            os.mkdir(ORPHANS, DIR_MODE, dir_fd=root)
+        target = f"{ORPHANS}/{name}-{utc_stamp()}"
         st = os.stat(name, dir_fd=root, follow_symlinks=False)
         if not stat.S_ISDIR(st.st_mode):
             raise BfprovError(f"{output_dir / name} is not a directory")

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.errors import BfprovError
-from bfprov.observed.observe import STAGED, read_bytes
+from bfprov.layout import STAGED
+from bfprov.observed.observe import read_bytes
 
 if TYPE_CHECKING:
     from pathlib import Path

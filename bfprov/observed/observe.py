@@ -11,7 +11,6 @@ import errno
 import hashlib
 import json
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,22 +20,23 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from bfprov.errors import BfprovError
-from bfprov.observed.records import RECORD_DIR, RECORD_PATH, FileRecord, Record
+from bfprov.layout import (
+    ARCHIVE,
+    CNF_NAME,
+    PAIR_STEM,
+    RECORD_DIR,
+    RECORD_PATH,
+    STAGED,
+    TEMP_FILE,
+    WATCHED_SUFFIXES,
+)
+from bfprov.observed.records import FileRecord, Record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from bfprov.crypto import CertFacts, CsrFacts, KeyFacts
     from bfprov.desired.models import Desired, Target
-
-STAGED = "staged"
-ARCHIVE = "archive"
-CNF_NAME = "openssl.cnf"
-PAIR_STEM = re.compile(r"^client-(1024|2048)$")
-# What betfairlightweight picks up from a certs directory.
-WATCHED_SUFFIXES = (".crt", ".cert", ".key", ".pem")
-TEMP_FILE = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
-LOCK_NAME = ".bfprov.lock"
 
 
 @dataclass(frozen=True)
@@ -503,7 +503,7 @@ def observe_account(target: Target) -> ObservedAccount:
     other_modes = {
         n: stat.S_IMODE(st.st_mode)
         for n, st in top.items()
-        if n in (".bfprov", ARCHIVE) and stat.S_ISDIR(st.st_mode)
+        if n in (RECORD_DIR, ARCHIVE) and stat.S_ISDIR(st.st_mode)
     }
     return ObservedAccount(
         name=target.name,

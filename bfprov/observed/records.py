@@ -13,10 +13,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-RECORD_DIR = ".bfprov"
-RECORD_FILE = "record.json"
-RECORD_PATH = f"{RECORD_DIR}/{RECORD_FILE}"
-
 
 # Plain dataclasses, not pydantic models: a plan of a large fleet reads thousands of
 # records, and they are bfprov's own files (observe parses them defensively).

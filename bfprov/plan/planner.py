@@ -12,7 +12,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from bfprov.desired.models import Output
-from bfprov.observed.observe import CNF_NAME, STAGED, csr_facts
+from bfprov.layout import CNF_NAME, DIR_MODE, MODES, STAGED
+from bfprov.observed.observe import csr_facts
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -22,16 +23,6 @@ if TYPE_CHECKING:
     from bfprov.observed.observe import FileState, Observed, ObservedAccount, Pair
 
 FORMAT_VERSION = 1
-
-MODES: dict[str, int] = {
-    "key": 0o600,
-    "pem": 0o600,
-    "p12": 0o600,
-    "crt": 0o644,
-    "csr": 0o644,
-    "cnf": 0o644,
-}
-DIR_MODE = 0o700
 
 
 class Action(StrEnum):
