@@ -193,11 +193,7 @@ def sandbox_serve(
     rate_limit: Annotated[int, typer.Option(help="successful logins a minute before a ban")] = 100,
 ) -> None:
     """Run the emulator; accounts come from the profiles (their secrets are read)."""
-    import gc
-
     from bfprov.commands.sandbox import serve
-
-    gc.enable()  # long-running: collect as usual (the entry point turns it off)
 
     raise typer.Exit(
         serve(
@@ -259,11 +255,7 @@ def _main(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 / 1 / 2 (plan --detailed-exitcode only) / 130."""
-    from bfprov.apply import keypool
-
     args = sys.argv[1:] if argv is None else argv
-    if keypool.wanted_by(args):
-        keypool.start()  # the first keys are made while the rest starts up (see keypool)
     from bfprov import console
     from bfprov.errors import BfprovError
 
@@ -285,8 +277,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
-    finally:
-        keypool.stop()
     return result if isinstance(result, int) else 0
 
 

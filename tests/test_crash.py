@@ -22,7 +22,6 @@ import signal
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from bfprov import crypto
-from bfprov.apply import keypool
 from bfprov.cli import main
 from bfprov.errors import BfprovError
 
@@ -176,13 +174,6 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("BF_PASSWORD", "crash-password")
     for name in ("BFPROV_OUTPUT_DIR", "BFPROV_PROFILES", "BFPROV_IDENTITY_URL"):
         monkeypatch.delenv(name, raising=False)
-    # In this process, no background key pool: it would be a thread alive at fork() time
-    # (and make 2048-bit keys nobody uses). Subprocesses keep theirs.
-    keypool.stop()
-    for thread in threading.enumerate():
-        if thread.name == "bfprov-keypool":
-            thread.join(timeout=30)
-    monkeypatch.setattr(keypool, "start", lambda bits=2048: None)
     yield
     while _STARTED:  # a failed test leaves no process of its own behind
         proc = _STARTED.pop()

@@ -365,22 +365,6 @@ def test_verify_reports_each_account_and_exits_by_the_live_pairs(fleet: Fleet) -
         assert PASSWORD not in text and APP_KEY not in text
 
 
-def test_login_checks_switch_the_cyclic_collector_back_on(fleet: Fleet) -> None:
-    """The entry point turns it off for short-lived commands; network work turns it on."""
-    import gc
-
-    assert fleet.run("apply", "--yes", "--no-verify")[0] == 0
-    gc.disable()
-    try:
-        assert fleet.run("plan")[0] == 0
-        assert not gc.isenabled()  # planning makes no cyclic garbage worth collecting
-        fleet.run("verify")
-        assert gc.isenabled()
-    finally:
-        gc.unfreeze()
-        gc.enable()
-
-
 def test_rotation_is_promoted_only_after_the_upload(fleet: Fleet) -> None:
     fleet.run("apply", "--yes")
     fleet.upload("alice")

@@ -6,13 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from bfprov.apply import keypool
 from bfprov.cli import main
 
 PROFILE = """\
@@ -73,70 +70,43 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
-def _idle(pool: keypool.KeyPool) -> None:
-    for _ in range(500):
-        if pool.makers() == 0:
-            return
-        time.sleep(0.01)
-    raise AssertionError("the pool's threads did not finish")
+TWO = """\
+version: 1
+output_dir: certs
+defaults:
+  app_key: {env: BF_APP_KEY}
+  outputs: [key, crt, pem, csr, cnf]
+accounts:
+  - name: alice
+    username: alice
+    password: {env: BF_PASSWORD}
+    subject: {common_name: alice}
+  - name: bob
+    username: bob
+    password: {env: BF_PASSWORD}
+    subject: {common_name: bob}
+"""
 
 
-def test_the_key_pool_makes_exactly_the_keys_apply_needs(made: list[int]) -> None:
-    pool = keypool.KeyPool(bits=1024, ahead=2, threads=2)
-    try:
-        first = pool.take(1024)  # waits for a speculative key
-        assert first is not None and first.key_size == 1024
-        pool.need([1024, 1536, 1024])  # the speculative key in the making counts
-        keys = [pool.take(1024), pool.take(1536), pool.take(1024)]
-        assert [k.key_size if k else None for k in keys] == [1024, 1536, 1024]
-        _idle(pool)
-        assert sorted(made) == [1024, 1024, 1024, 1536]  # not one more
-        assert pool.take(1024) is None  # none is coming: the caller makes its own
-        assert pool.take(4096) is None
-    finally:
-        pool.close()
-
-
-def test_the_key_pool_stops_when_nothing_is_needed(made: list[int]) -> None:
-    pool = keypool.KeyPool(bits=1024, ahead=8)
-    try:
-        pool.need([])
-        started = len(made)  # a key in the making then is finished, no other begun
-        _idle(pool)
-        assert len(made) == started <= 1
-    finally:
-        pool.close()
-    assert pool.take(1024) is None  # closed: unused keys are dropped
-
-
-def test_a_failing_key_thread_leaves_the_worker_to_make_its_own(
-    monkeypatch: pytest.MonkeyPatch,
+def test_apply_makes_exactly_the_keys_its_plan_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, made: list[int]
 ) -> None:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    def broken(public_exponent: int, key_size: int) -> rsa.RSAPrivateKey:
-        raise ValueError("no entropy today")
-
-    monkeypatch.setattr(rsa, "generate_private_key", broken)
-    pool = keypool.KeyPool(bits=1024, ahead=0, threads=2)
-    try:
-        pool.need([1024, 1024, 1024])
-        assert pool.take(1024) is None  # no hang: nothing is coming any more
-        _idle(pool)
-    finally:
-        pool.close()
-
-
-def test_workers_waiting_for_keys_are_released_on_close() -> None:
-    pool = keypool.KeyPool(bits=1024, ahead=0)
-    pool.need([2048] * 50)
-    got: list[object] = []
-    waiter = threading.Thread(target=lambda: got.extend(pool.take(2048) for _ in range(50)))
-    waiter.start()
-    pool.close()
-    waiter.join(timeout=30)
-    assert not waiter.is_alive() and None in got
-    _idle(pool)
+    monkeypatch.setenv("BF_APP_KEY", "k")
+    monkeypatch.setenv("BF_PASSWORD", "p")
+    profile = tmp_path / "p.yaml"
+    profile.write_text(TWO)
+    args = ["apply", "--yes", "--no-verify", "--profiles", str(profile)]
+    assert main(args) == 0
+    assert made == [2048, 2048]  # two accounts to create: two keys, not one more
+    made.clear()
+    assert main(args) == 0
+    assert made == []  # nothing to do: no key made on speculation
+    (tmp_path / "certs" / "bob" / "client-2048.pem").unlink()
+    assert main(args) == 0
+    assert made == []  # an update of derived files reuses the live key
+    profile.write_text(TWO.replace("common_name: bob", "common_name: bob two"))
+    assert main(args) == 0
+    assert made == [2048]  # bob's rotation: one new key, alice untouched
 
 
 @pytest.fixture
@@ -211,21 +181,6 @@ def test_a_same_size_change_with_the_mtime_restored_is_noticed(
     assert crt.stat().st_size == st.st_size and crt.stat().st_mtime_ns == st.st_mtime_ns
     changes = _plan(fleet, capsys)["changes"]
     assert isinstance(changes, list) and changes, "a tampered file must be looked at again"
-
-
-@pytest.mark.parametrize(
-    ("args", "wanted"),
-    [
-        (["apply"], True),
-        (["-q", "apply", "--yes", "--profiles", "p.yaml"], True),
-        (["apply", "--help"], False),
-        (["--version"], False),
-        (["plan", "--profiles", "apply"], False),
-        ([], False),
-    ],
-)
-def test_only_apply_starts_the_key_pool_early(args: list[str], wanted: bool) -> None:
-    assert keypool.wanted_by(args) is wanted
 
 
 def test_the_entry_point_runs_commands(tmp_path: Path) -> None:

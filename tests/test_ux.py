@@ -139,7 +139,7 @@ def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str]) -> None
 def test_the_bfprov_process_exits_with_its_code_and_all_its_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`python -m bfprov` leaves through os._exit: what it printed must all arrive first."""
+    """`python -m bfprov` exits with its code, once all it printed has arrived."""
     profile = _fleet(tmp_path, monkeypatch)
     env = {**os.environ, "BF_APP_KEY": "k", "P": "p", "NO_COLOR": "1"}
 

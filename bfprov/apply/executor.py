@@ -16,7 +16,6 @@ from bfprov.layout import CNF_NAME, MODES, STAGED
 from bfprov.observed.observe import dump_facts, read_bytes
 from bfprov.plan.planner import (
     ArchiveFiles,
-    ArchiveOrphan,
     Change,
     FixModes,
     NewPair,
@@ -60,6 +59,7 @@ class Inputs:
     cnf_text: str | None
     p12_password: SecretStr | None
     promote: bool  # the staged pair's login succeeded (or the operator vouches)
+    key: rsa.RSAPrivateKey | None = None  # the new key, when the change makes one
 
 
 def execute(inputs: Inputs) -> Outcome:
@@ -90,8 +90,6 @@ def execute(inputs: Inputs) -> Outcome:
                     outcome.promotion_pending = True
             elif isinstance(step, Restore):
                 _restore(w, inputs, step.generation, outcome)
-            elif isinstance(step, ArchiveOrphan):  # handled by the apply command
-                pass
         w.prune_archive(target.archive_keep)
         w.refresh(obs.stale)
         w.save_record()
@@ -105,12 +103,8 @@ def _new_pair(w: AccountWriter, inputs: Inputs, step: NewPair, outcome: Outcome)
         key_pem = read_bytes(inputs.target.directory / f"{stem}.key")
         key = crypto.load_private_key(key_pem)
     else:
-        from bfprov.apply import keypool
-
-        pooled = keypool.pool()
-        key = (pooled.take(account.key.size) if pooled else None) or crypto.generate_key(
-            account.key.size
-        )
+        assert inputs.key is not None, "the change makes a new key: apply.run made it"
+        key = inputs.key
         key_pem = crypto.private_key_pem(key)
     crt_pem, cert = crypto.issue_certificate(
         key, account.subject, account.validity.days, inputs.now

@@ -51,7 +51,7 @@ def init(settings: Settings) -> int:
     write_file(path, STARTER.encode(), 0o644, overwrite=False)
     console.say(f"Wrote the starter profile {path}")
     from bfprov.commands.schema import profile_schema
-    from bfprov.plan.snapshot import dump_json
+    from bfprov.views.json_text import dump_json
 
     schema = path.parent / "bfprov.schema.json"
     write_file(schema, dump_json(profile_schema()).encode(), 0o644, overwrite=True)

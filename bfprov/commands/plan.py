@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.errors import BfprovError
-from bfprov.plan.snapshot import dump_json, load, saved_plan, snapshot
+from bfprov.plan.saved import saved_plan
+from bfprov.plan.snapshot import load, snapshot
+from bfprov.views.json_text import dump_json
 from bfprov.views.plan import plan_markdown, plan_text
 
 if TYPE_CHECKING:

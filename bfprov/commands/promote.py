@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bfprov import console
@@ -12,7 +11,7 @@ from bfprov.apply.store import apply_lock
 from bfprov.commands.verify import Check, record, run_checks, show
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
-from bfprov.plan.planner import Promote, RemoveLeftovers
+from bfprov.plan.operations import promotion
 from bfprov.plan.snapshot import load, snapshot
 
 if TYPE_CHECKING:
@@ -31,13 +30,8 @@ def promote(settings: Settings, *, accounts: Sequence[str], verify: bool) -> int
         changes = {c.account: c for c in snap.plan.changes}
         jobs: list[Inputs] = []
         for target in desired.targets:
-            change = changes.get(target.name)
-            steps = tuple(
-                s
-                for s in (change.steps if change else ())
-                if isinstance(s, Promote | RemoveLeftovers)
-            )
-            if change is None or not any(isinstance(s, Promote) for s in steps):
+            change = promotion(changes.get(target.name))
+            if change is None:
                 # Re-running an interrupted `promote a b c` must not trip on those done.
                 console.warn(f"{target.name} has no staged pair to promote (already live?)")
                 continue
@@ -46,7 +40,7 @@ def promote(settings: Settings, *, accounts: Sequence[str], verify: bool) -> int
                 Inputs(
                     target=target,
                     observed=snap.observed.accounts[target.name],
-                    change=replace(change, steps=steps),
+                    change=change,
                     now=snap.now,
                     cnf_text=snap.cnf_texts.get(target.name),
                     p12_password=password,

@@ -11,7 +11,7 @@ from bfprov.apply.store import apply_lock
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
 from bfprov.observed.observe import archived_generations, observe_account
-from bfprov.plan.planner import Action, Change, Restore
+from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
 
 if TYPE_CHECKING:
@@ -29,18 +29,11 @@ def rollback(settings: Settings, *, account: str) -> int:
             raise BfprovError(f"{account} has no archived generation with a key pair to restore")
         generation = generations[-1]
         password = p12_password(target)
-        change = Change(
-            account=account,
-            action=Action.UPDATE,
-            reasons=(f"rollback to the generation archived at {generation.name}",),
-            requires_upload=True,
-            steps=(Restore(generation.name),),
-        )
         outcome = execute(
             Inputs(
                 target=target,
                 observed=observed,
-                change=change,
+                change=plan_rollback(account, generation.name),
                 now=datetime.now(UTC),
                 cnf_text=render_cnfs(desired)[account],
                 p12_password=password,

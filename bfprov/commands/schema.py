@@ -6,7 +6,7 @@ from typing import Any
 
 from bfprov import console
 from bfprov.desired.models import ProfileDocument
-from bfprov.plan.snapshot import dump_json
+from bfprov.views.json_text import dump_json
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -18,7 +18,8 @@ from rich.text import Text
 from bfprov import console
 from bfprov.errors import BfprovError
 from bfprov.plan.planner import Action, renewal_window
-from bfprov.plan.snapshot import dump_json, load, snapshot
+from bfprov.plan.snapshot import load, snapshot
+from bfprov.views.json_text import dump_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence

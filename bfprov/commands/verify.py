@@ -5,7 +5,6 @@ Also the login checks that `apply` and `promote` run before a staged pair goes l
 
 from __future__ import annotations
 
-import gc
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,8 +15,9 @@ from rich.text import Text
 from bfprov import console
 from bfprov.desired.secret import reveal
 from bfprov.observed.observe import observe, read_record
-from bfprov.plan.snapshot import dump_json, load
+from bfprov.plan.snapshot import load
 from bfprov.verify.client import Credentials, LoginClient, Outcome, endpoints, explain
+from bfprov.views.json_text import dump_json
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -110,12 +110,6 @@ def run_checks(settings: Settings, checks: Sequence[Check]) -> list[CheckResult]
     """Log each pair in and out, a few accounts at a time; results in the order given."""
     if not checks:
         return []
-    if not gc.isenabled():
-        # The entry point runs short-lived commands without the cyclic collector; talking
-        # to the network (sockets, TLS, exceptions) makes cyclic garbage, a lot of it over
-        # a large fleet: collect it from here on (what exists so far stays out of it).
-        gc.freeze()
-        gc.enable()
     creds = credentials([c.target for c in checks])
     client = LoginClient(ca_bundle=settings.ca_bundle)
 

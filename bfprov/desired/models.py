@@ -448,8 +448,12 @@ class Desired:
             from bfprov.errors import BfprovError
 
             raise BfprovError(f"no account named {', '.join(unknown)} in the profiles")
+        targets = tuple(t for t in self.targets if t.name in names)
+        # Only the output directories of the accounts kept: a selection must not lock,
+        # create or look into anything of the accounts left out.
+        dirs = {t.output_dir for t in targets}
         return Desired(
-            targets=tuple(t for t in self.targets if t.name in names),
-            output_dirs=self.output_dirs,
+            targets=targets,
+            output_dirs=tuple(d for d in self.output_dirs if d in dirs),
             warnings=self.warnings,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -90,16 +89,3 @@ def snapshot(desired: Desired, *, orphans: bool = True, now: datetime | None = N
     }
     observed = observe(desired, orphans=orphans)
     return Snapshot(desired, observed, make_plan(desired, observed, now, expected), cnf_texts, now)
-
-
-def saved_plan(snap: Snapshot) -> dict[str, object]:
-    """The plan as saved by `plan --out`: no secret, no key material."""
-    data = snap.plan.to_json()
-    data["created_at"] = snap.now.isoformat(timespec="seconds")
-    data["desired_digest"] = snap.desired_digest()
-    data["observed"] = dict(sorted(snap.plan.digests.items()))
-    return data
-
-
-def dump_json(data: object) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,122 @@
+"""Runs a plan's changes: each account's job on a thread, keys made in those jobs.
+
+Key generation is nearly all of apply's work and releases the GIL, so the jobs run on
+one thread per core, plus one: a job waiting for its fsyncs then never leaves a core
+idle. A job makes exactly the key its change needs (none for a change that reuses or
+needs no key), after planning, and hands it to the executor as a value.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from bfprov import console, crypto
+from bfprov.apply.executor import Inputs, Outcome, execute
+from bfprov.apply.store import archive_orphan
+from bfprov.desired.models import Output
+from bfprov.desired.secret import p12_password
+from bfprov.plan.planner import ArchiveOrphan, NewPair, Promote, WriteDerived
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pydantic import SecretStr
+
+    from bfprov.desired.models import Target
+    from bfprov.plan.planner import Change
+    from bfprov.plan.snapshot import Snapshot
+
+
+def new_key_bits(change: Change, target: Target) -> int | None:
+    """The size of the key this change makes, or None when it makes none."""
+    if any(isinstance(s, NewPair) and not s.reuse_key for s in change.steps):
+        return target.account.key.size
+    return None
+
+
+def p12_passwords(snap: Snapshot, changes: Sequence[Change]) -> dict[str, SecretStr]:
+    """Every p12 password these changes need, read before the first write."""
+    targets = {t.name: t for t in snap.desired.targets}
+    out: dict[str, SecretStr] = {}
+    for change in changes:
+        target = targets.get(change.account)
+        if target is None or not _writes_p12(change, target):
+            continue
+        password = p12_password(target)
+        assert password is not None  # _writes_p12: p12 is an output, with a password
+        if not password.get_secret_value().isascii():
+            console.warn(
+                f"{change.account}: p12.password has non-ASCII characters: Java (keytool, "
+                "KeyStore) cannot open such a PKCS#12 file; OpenSSL and .NET can"
+            )
+        out[change.account] = password
+    return out
+
+
+def _writes_p12(change: Change, target: Target) -> bool:
+    if Output.P12 not in target.account.outputs:
+        return False
+    return any(
+        (isinstance(step, NewPair) and not step.staged)
+        or (isinstance(step, WriteDerived) and Output.P12 in step.outputs)
+        or isinstance(step, Promote)
+        for step in change.steps
+    )
+
+
+def run_changes(
+    snap: Snapshot,
+    changes: Sequence[Change],
+    passwords: dict[str, SecretStr],
+    logged_in: set[str],
+) -> list[Outcome]:
+    """Execute the changes in parallel; outcomes in the order of the changes.
+
+    Orphans (only in `changes` with `apply --prune`) are archived after the others.
+    """
+    targets = {t.name: t for t in snap.desired.targets}
+    jobs: list[tuple[Inputs, int | None]] = []
+    orphans = [c for c in changes if any(isinstance(s, ArchiveOrphan) for s in c.steps)]
+    for change in changes:
+        if change in orphans:
+            continue
+        target = targets[change.account]
+        inputs = Inputs(
+            target=target,
+            observed=snap.observed.accounts[change.account],
+            change=change,
+            now=snap.now,
+            cnf_text=snap.cnf_texts.get(change.account),
+            p12_password=passwords.get(change.account),
+            promote=change.needs_login and change.account in logged_in,
+        )
+        jobs.append((inputs, new_key_bits(change, target)))
+    outcomes: list[Outcome] = []
+    workers = max(1, min(len(jobs), (os.cpu_count() or 1) + 1))
+    with (
+        console.progress(len(jobs), "applying") as advance,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+        futures = [pool.submit(_job, inputs, bits) for inputs, bits in jobs]
+        try:
+            for future in as_completed(futures):
+                outcomes.append(future.result())
+                advance()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    for change in orphans:
+        parent = snap.observed.orphans[change.account]
+        moved = archive_orphan(parent, change.account)
+        console.say(f"Archived orphan {change.account} to {parent / moved}")
+    order = {c.account: i for i, c in enumerate(changes)}
+    return sorted(outcomes, key=lambda o: order[o.account])
+
+
+def _job(inputs: Inputs, bits: int | None) -> Outcome:
+    key = crypto.generate_key(bits) if bits is not None else None
+    return execute(replace(inputs, key=key))
