@@ -8,12 +8,12 @@ from bfprov.cli import main
 
 
 def test_demo_runs_green(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("BFPROV_PROFILES", "BFPROV_OUTPUT_DIR", "BFPROV_IDENTITY_URL", "BFPROV_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     assert main(["demo"]) == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert "$ bfprov apply --yes" in out
     assert "CERT_AUTH_REQUIRED" in out  # the staged pair before its upload
     assert "1 promoted" in out

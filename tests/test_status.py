@@ -16,16 +16,11 @@ import pytest
 
 from bfprov import crypto
 from bfprov.cli import main
-from bfprov.commands.status import (
-    State,
-    StatusRow,
-    escape_label_value,
-    last_check,
-    prometheus_text,
-)
 from bfprov.crypto import CertFacts
 from bfprov.desired.models import Subject
 from bfprov.sandbox import Emulator
+from bfprov.views.prometheus import escape_label_value, prometheus_text
+from bfprov.views.status import State, StatusRow, last_check
 
 PASSWORD = "pa&ss=wo%rd+ é"
 APP_KEY = "status-app-key"

@@ -12,7 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from bfprov.cli import main
-from bfprov.commands.schema import profile_schema
+from bfprov.views.schema import profile_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE = """\

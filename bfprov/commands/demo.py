@@ -1,12 +1,16 @@
 """`bfprov demo`: the whole lifecycle, in a temporary directory, against the emulator.
 
-It runs the same commands a user would, prints each as `$ bfprov ...`, and checks that
-each one ends the way the runbook says it should.
+It runs the same commands a user would, each as its own `bfprov` process with the
+environment a user would export, prints each as `$ bfprov ...`, and checks that each one
+ends the way the runbook says it should.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,11 +19,8 @@ from rich.rule import Rule
 
 from bfprov import console
 from bfprov.errors import BfprovError
-from bfprov.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from bfprov.sandbox import Emulator
 
 ACCOUNTS = (("alice", "com"), ("bruno", "it"), ("carmen", "es"))
@@ -71,18 +72,25 @@ class _Demo:
         self.root = root
         self.emulator = emulator
         self.profile = _write_fleet(root)
-        self.settings = Settings(
-            profiles=self.profile, identity_url=emulator.url, ca_bundle=emulator.ca_path
-        )
+        self.env = {
+            **os.environ,
+            "BFPROV_PROFILES": str(self.profile),
+            "BFPROV_IDENTITY_URL": emulator.url,
+            "BFPROV_CA_BUNDLE": str(emulator.ca_path),
+        }
+        self.env.pop("BFPROV_OUTPUT_DIR", None)
         for name, _ in ACCOUNTS:
             secret = (root / "secrets" / f"{name}_password").read_text()
             app_key = (root / "secrets" / "app_key").read_text()
             emulator.add_account(f"{name}@example.com", secret, app_key)
 
-    def step(self, title: str, command: str, run: Callable[[], int], expect: int = 0) -> None:
+    def step(self, title: str, command: str, expect: int = 0) -> None:
+        """Run `command` (`bfprov ...`) as its own process, as a user would."""
         console.say(Rule(title, align="left"))
         console.say(f"$ {command}")
-        code = run()
+        sys.stdout.flush()
+        args = command.split()[1:]
+        code = subprocess.run([sys.executable, "-m", "bfprov", *args], env=self.env).returncode
         if code != expect:
             raise BfprovError(f"demo step '{command}' exited {code}, expected {expect}")
         console.say("")
@@ -101,11 +109,6 @@ class _Demo:
 
 def demo(*, keep: bool) -> int:
     """Run the lifecycle; exit 0 when every step ends as expected."""
-    from bfprov.commands.apply import apply
-    from bfprov.commands.plan import plan
-    from bfprov.commands.status import status
-    from bfprov.commands.validate import validate
-    from bfprov.commands.verify import verify
     from bfprov.sandbox import Emulator
 
     with contextlib.ExitStack() as stack:
@@ -115,39 +118,23 @@ def demo(*, keep: bool) -> int:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bfprov-demo-")))
         emulator = stack.enter_context(Emulator(root / "sandbox"))
         d = _Demo(root, emulator)
-        s = d.settings
         console.say(f"bfprov demo in {root}, against the embedded emulator at {emulator.url}\n")
-
-        def apply_yes() -> int:
-            return apply(s, plan_file=None, yes=True, verify=True, accounts=[])
-
-        def plan_now() -> int:
-            return plan(s, as_json=False, out=None, detailed_exitcode=True)
-
-        d.step("Check the profile", "bfprov validate", lambda: validate(s))
-        d.step("Plan: three accounts to create", "bfprov plan --detailed-exitcode", plan_now, 2)
-        d.step("Create keys and certificates", "bfprov apply --yes", apply_yes)
+        d.step("Check the profile", "bfprov validate")
+        d.step("Plan: three accounts to create", "bfprov plan --detailed-exitcode", 2)
+        d.step("Create keys and certificates", "bfprov apply --yes")
         d.upload(tuple(name for name, _ in ACCOUNTS))
-        d.step("Every account logs in", "bfprov verify",
-               lambda: verify(s, accounts=[], as_json=False))  # fmt: skip
-
+        d.step("Every account logs in", "bfprov verify")
         d.profile.write_text(d.profile.read_text().replace("alice bot", "alice trading bot"))
         d.step("Change alice's subject: the plan wants a rotation",
-               "bfprov plan --detailed-exitcode", plan_now, 2)  # fmt: skip
-        d.step("The new pair is staged; the live pair keeps working", "bfprov apply --yes",
-               apply_yes)  # fmt: skip
-        d.step("The staged pair is refused until it is uploaded", "bfprov verify",
-               lambda: verify(s, accounts=[], as_json=False))  # fmt: skip
-        d.step("Apply tries the staged pair and leaves the live one alone",
-               "bfprov apply --yes", apply_yes)  # fmt: skip
+               "bfprov plan --detailed-exitcode", 2)  # fmt: skip
+        d.step("The new pair is staged; the live pair keeps working", "bfprov apply --yes")
+        d.step("The staged pair is refused until it is uploaded", "bfprov verify")
+        d.step("Apply tries the staged pair and leaves the live one alone", "bfprov apply --yes")
         d.upload(("alice",), staged=True)
-        d.step("Now the staged pair logs in: apply promotes it", "bfprov apply --yes",
-               apply_yes)  # fmt: skip
-        d.step("Every account logs in with its live pair", "bfprov verify",
-               lambda: verify(s, accounts=[], as_json=False))  # fmt: skip
-        d.step("Nothing left to do", "bfprov plan --detailed-exitcode", plan_now)
-        d.step("Where every account stands", "bfprov status",
-               lambda: status(s, as_json=False, prometheus=False))  # fmt: skip
+        d.step("Now the staged pair logs in: apply promotes it", "bfprov apply --yes")
+        d.step("Every account logs in with its live pair", "bfprov verify")
+        d.step("Nothing left to do", "bfprov plan --detailed-exitcode")
+        d.step("Where every account stands", "bfprov status")
         console.say(f"Demo complete: the whole lifecycle ran green. Files: {root / 'certs'}"
                     + ("" if keep else " (removed on exit; --keep keeps them)"))  # fmt: skip
     return 0

@@ -50,8 +50,8 @@ def init(settings: Settings) -> int:
     path = target / "bfprov.yaml" if target.suffix not in (".yaml", ".yml") else target
     write_file(path, STARTER.encode(), 0o644, overwrite=False)
     console.say(f"Wrote the starter profile {path}")
-    from bfprov.commands.schema import profile_schema
     from bfprov.views.json_text import dump_json
+    from bfprov.views.schema import profile_schema
 
     schema = path.parent / "bfprov.schema.json"
     write_file(schema, dump_json(profile_schema()).encode(), 0o644, overwrite=True)

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bfprov import console
-from bfprov.desired.models import ProfileDocument
 from bfprov.views.json_text import dump_json
-
-SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-
-
-def profile_schema() -> dict[str, Any]:
-    schema = ProfileDocument.model_json_schema()
-    return {"$schema": SCHEMA_DIALECT, **schema}
+from bfprov.views.schema import profile_schema
 
 
 def schema() -> int:
