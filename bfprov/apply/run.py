@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from bfprov import console, crypto
 from bfprov.apply.executor import Inputs, Outcome, execute
-from bfprov.apply.store import archive_orphan
+from bfprov.apply.files import archive_orphan
 from bfprov.desired.models import Output
 from bfprov.desired.secret import p12_password
 from bfprov.plan.planner import ArchiveOrphan, NewPair, Promote, WriteDerived

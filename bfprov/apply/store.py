@@ -1,115 +1,31 @@
-"""The only writer: atomic writes, modes, the apply lock, staging, archive and records.
+"""The only writer of account directories: atomic writes, modes, staging, archive, records.
 
 Everything happens relative to open directory descriptors with O_NOFOLLOW, so nothing
 is ever written through a symbolic link, and nothing outside the output directory.
 A file is written to a temporary name in its own directory (created 0600, so a key is
 never readable by others, not even for a moment), fsynced, then renamed into place.
+Files outside account directories (plan files, `init`) go through `apply.files`; the
+lock is `apply.lock`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import secrets
 import shutil
 import stat
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock, Timeout
-
+from bfprov.apply.files import DIR_FLAGS, exists_at, os_error, utc_stamp
 from bfprov.errors import BfprovError
-from bfprov.layout import ARCHIVE, DIR_MODE, LOCK_NAME, ORPHANS, RECORD_DIR, RECORD_FILE
+from bfprov.layout import ARCHIVE, DIR_MODE, RECORD_DIR, RECORD_FILE
 from bfprov.observed.records import FileRecord, Record
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _os_error(exc: OSError, what: str) -> BfprovError:
-    if exc.errno == errno.ELOOP or exc.errno == errno.ENOTDIR:
-        return BfprovError(
-            f"{what} is a symbolic link or not a directory; bfprov does not follow links"
-        )
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return BfprovError(f"cannot write {what}: {exc.strerror}")
-    if exc.errno == errno.ENOSPC:
-        return BfprovError(f"cannot write {what}: no space left on device")
-    return BfprovError(f"cannot write {what}: {exc.strerror}")
-
-
-def ensure_output_dir(path: Path) -> None:
-    """Create the output directory (0700) if it does not exist yet."""
-    try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    except FileExistsError:
-        raise BfprovError(f"{path} is not a directory") from None
-    except OSError as exc:
-        raise _os_error(exc, str(path)) from None
-    if not path.is_dir():
-        raise BfprovError(f"{path} is not a directory")
-
-
-@contextlib.contextmanager
-def apply_lock(output_dir: Path) -> Iterator[None]:
-    """Hold the output directory's lock; fail at once when another apply holds it.
-
-    The lock is an advisory flock on `.bfprov.lock`: the kernel drops it when its holder
-    dies, so a lock left by a killed process never blocks the next apply.
-    """
-    created = not output_dir.exists()
-    ensure_output_dir(output_dir)
-    path = output_dir / LOCK_NAME
-    lock = FileLock(str(path), timeout=0, mode=0o600)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise BfprovError(
-            f"another bfprov apply holds the lock {path}; wait for it to finish"
-        ) from None
-    except OSError as exc:
-        raise _os_error(exc, str(path)) from None
-    try:
-        yield
-    except BaseException:
-        lock.release()
-        if created:
-            # Failed before writing anything (a missing secret, say): leave no trace.
-            # rmdir refuses a directory that holds anything else, so nothing is lost.
-            with contextlib.suppress(OSError):
-                path.unlink()
-                output_dir.rmdir()
-        raise
-    else:
-        try:
-            # The account directories this apply created are entries of output_dir:
-            # one fsync makes them durable (their files were synced as they were written).
-            _sync_dir(output_dir)
-        finally:
-            lock.release()
-
-
-def _sync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, _DIR_FLAGS)
-    except OSError as exc:
-        raise _os_error(exc, str(path)) from None
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        raise _os_error(exc, str(path)) from None
-    finally:
-        os.close(fd)
-
-
-def utc_stamp(now: datetime | None = None) -> str:
-    """A UTC time for archive directory names: microseconds, so that text order is
-    time order even for several generations archived within one second."""
-    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
+    from bfprov.observed.observe import FileState
 
 
 class AccountWriter:
@@ -127,9 +43,9 @@ class AccountWriter:
         self._written: set[str] = set()  # paths this writer put in place (still there)
         self._last_check: dict[str, Any] | None = None  # set: replaces the one on disk
         try:
-            root = os.open(output_dir, _DIR_FLAGS)
+            root = os.open(output_dir, DIR_FLAGS)
         except OSError as exc:
-            raise _os_error(exc, str(output_dir)) from None
+            raise os_error(exc, str(output_dir)) from None
         try:
             self._dirs["."] = self._open_child(root, name, str(self.directory))
         finally:
@@ -144,11 +60,11 @@ class AccountWriter:
             except FileExistsError:
                 pass
             except OSError as exc:
-                raise _os_error(exc, what) from None
+                raise os_error(exc, what) from None
         try:
-            return os.open(name, _DIR_FLAGS, dir_fd=parent)
+            return os.open(name, DIR_FLAGS, dir_fd=parent)
         except OSError as exc:
-            raise _os_error(exc, what) from None
+            raise os_error(exc, what) from None
 
     def _dir(self, rel: str) -> int:
         """The descriptor of a directory inside the account directory, created 0700."""
@@ -206,7 +122,7 @@ class AccountWriter:
                 dir_fd=dfd,
             )
         except OSError as exc:
-            raise _os_error(exc, f"{self.directory}/{rel}") from None
+            raise os_error(exc, f"{self.directory}/{rel}") from None
         try:
             try:
                 os.fchmod(fd, mode)
@@ -221,7 +137,7 @@ class AccountWriter:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dfd)
-            raise _os_error(exc, f"{self.directory}/{rel}") from None
+            raise os_error(exc, f"{self.directory}/{rel}") from None
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dfd)
@@ -254,7 +170,7 @@ class AccountWriter:
         try:
             fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
         except OSError as exc:
-            raise _os_error(exc, f"{self.directory}/{rel}") from None
+            raise os_error(exc, f"{self.directory}/{rel}") from None
         try:
             os.fchmod(fd, mode)
         finally:
@@ -271,7 +187,7 @@ class AccountWriter:
         try:
             os.replace(sleaf, dleaf, src_dir_fd=sfd, dst_dir_fd=dfd)
         except OSError as exc:
-            raise _os_error(exc, f"{self.directory}/{dst}") from None
+            raise os_error(exc, f"{self.directory}/{dst}") from None
         os.fsync(dfd)
         if sfd != dfd:
             os.fsync(sfd)
@@ -309,7 +225,7 @@ class AccountWriter:
                 except BfprovError:
                     return False
                 opened.append(fd)
-            return _exists_at(fd, parts[-1])
+            return exists_at(fd, parts[-1])
         finally:
             for o in opened:
                 os.close(o)
@@ -355,13 +271,15 @@ class AccountWriter:
             self.files = {k: v for k, v in self.files.items() if not k.startswith(prefix)}
 
     # -- record -------------------------------------------------------------------------
-    def refresh(self, states: tuple[Any, ...]) -> None:
+    def refresh(self, states: tuple[FileState, ...]) -> None:
         """Record again files observed sound and unchanged since (not rewritten here).
 
         After a crash, or for files bfprov adopted, this lets later plans trust the
         record instead of parsing the files every time.
         """
         for state in states:
+            if state.sha256 is None or state.facts is None:  # not read: nothing to record
+                continue
             known = self.files.get(state.path)
             if known is not None and known.sha256 == state.sha256 and self._same(state, known):
                 continue
@@ -376,7 +294,7 @@ class AccountWriter:
                     self.files[state.path] = entry
 
     @staticmethod
-    def _same(state: Any, known: FileRecord) -> bool:
+    def _same(state: FileState, known: FileRecord) -> bool:
         return (known.size, known.mtime_ns, known.ctime_ns, known.ino) == (
             state.size, state.mtime_ns, state.ctime_ns, state.ino
         )  # fmt: skip
@@ -407,7 +325,7 @@ class AccountWriter:
 
 
 def refresh_record(
-    output_dir: Path, name: str, record: Record | None, states: tuple[Any, ...]
+    output_dir: Path, name: str, record: Record | None, states: tuple[FileState, ...]
 ) -> None:
     """Bring an account's record up to date with files observed sound (nothing else)."""
     with AccountWriter(output_dir, name, record) as writer:
@@ -420,81 +338,3 @@ def record_check(output_dir: Path, name: str, record: Record | None, entry: dict
     with AccountWriter(output_dir, name, record) as writer:
         writer.set_last_check(entry)
         writer.save_record()
-
-
-def archive_orphan(output_dir: Path, name: str) -> str:
-    """Move an orphaned account directory out of the top level (never deleted)."""
-    try:
-        root = os.open(output_dir, _DIR_FLAGS)
-    except OSError as exc:
-        raise _os_error(exc, str(output_dir)) from None
-    try:
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(ORPHANS, DIR_MODE, dir_fd=root)
-        target = f"{ORPHANS}/{name}-{utc_stamp()}"
-        st = os.stat(name, dir_fd=root, follow_symlinks=False)
-        if not stat.S_ISDIR(st.st_mode):
-            raise BfprovError(f"{output_dir / name} is not a directory")
-        os.rename(name, target, src_dir_fd=root, dst_dir_fd=root)
-        os.fsync(root)
-        return target
-    except OSError as exc:
-        raise _os_error(exc, str(output_dir / name)) from None
-    finally:
-        os.close(root)
-
-
-def write_file(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
-    """Atomically write a file outside any account directory (plan files, `init`)."""
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        dfd = os.open(parent, _DIR_FLAGS)
-    except OSError as exc:
-        raise _os_error(exc, str(parent)) from None
-    tmp = f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        if not overwrite and _exists_at(dfd, path.name):
-            raise BfprovError(f"{path} already exists; not overwriting it")
-        fd = os.open(
-            tmp,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o600,
-            dir_fd=dfd,
-        )
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if overwrite:
-            os.replace(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        else:
-            # link() fails if the name exists: no race with another writer.
-            os.link(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
-            os.unlink(tmp, dir_fd=dfd)
-        os.fsync(dfd)
-    except FileExistsError:
-        raise BfprovError(f"{path} already exists; not overwriting it") from None
-    except OSError as exc:
-        raise _os_error(exc, str(path)) from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp, dir_fd=dfd)
-        os.close(dfd)
-
-
-def _exists_at(dfd: int, name: str) -> bool:
-    try:
-        os.stat(name, dir_fd=dfd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def write_plan_file(path: Path, data: bytes) -> None:
-    """Save a plan (it holds no secret and no key material)."""
-    write_file(path, data, 0o644, overwrite=True)

@@ -7,8 +7,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from bfprov import console
+from bfprov.apply.lock import apply_lock
 from bfprov.apply.run import p12_passwords, run_changes
-from bfprov.apply.store import apply_lock
 from bfprov.commands.verify import Check, credentials, record, run_checks, show
 from bfprov.errors import BfprovError
 from bfprov.plan.planner import Action

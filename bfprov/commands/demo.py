@@ -45,7 +45,7 @@ def _write_fleet(root: Path) -> Path:
     """The demo's profile and secret files; returns the profile path."""
     import secrets
 
-    from bfprov.apply.store import write_file
+    from bfprov.apply.files import write_file
 
     profile = root / "profiles" / "demo.yaml"
     text = PROFILE

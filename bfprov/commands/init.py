@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.apply.store import write_file
+from bfprov.apply.files import write_file
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings

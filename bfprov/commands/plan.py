@@ -29,7 +29,7 @@ def plan(
         raise BfprovError("choose one of --json and --markdown")
     snap = snapshot(load(settings))
     if out is not None:
-        from bfprov.apply.store import write_plan_file
+        from bfprov.apply.files import write_plan_file
 
         write_plan_file(out, dump_json(saved_plan(snap)).encode())
     if as_json:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.apply.executor import Inputs, execute
-from bfprov.apply.store import apply_lock
+from bfprov.apply.lock import apply_lock
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
 from bfprov.observed.observe import archived_generations, observe_account

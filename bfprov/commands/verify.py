@@ -194,7 +194,8 @@ def record(results: Sequence[CheckResult], checks: Sequence[Check], *, locked: b
     """
     import contextlib
 
-    from bfprov.apply.store import apply_lock, record_check
+    from bfprov.apply.lock import apply_lock
+    from bfprov.apply.store import record_check
     from bfprov.errors import BfprovError
 
     with contextlib.ExitStack() as locks:

@@ -59,7 +59,7 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
     The emulator's files go through bfprov's one writer (temporary file created 0600,
     synced, renamed), so a key is never readable by others, not even for a moment.
     """
-    from bfprov.apply.store import write_file
+    from bfprov.apply.files import write_file
 
     write_file(path, data, mode, overwrite=True)
 
