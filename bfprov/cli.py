@@ -27,6 +27,13 @@ ProfilesOpt = Annotated[
         show_default=False,
     ),
 ]
+LockTimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--lock-timeout",
+        help="wait this long for another run's lock (30s, 5m, 1h; default 0: fail at once)",
+    ),
+]
 AccountOpt = Annotated[
     list[str] | None,
     typer.Option("--account", help="only this account (repeatable)", show_default=False),
@@ -37,6 +44,16 @@ def _settings(profiles: Path | None):  # type: ignore[no-untyped-def]
     from bfprov.settings import load_settings
 
     return load_settings(profiles)
+
+
+def _seconds(lock_timeout: str) -> float:
+    from bfprov.durations import parse_duration
+    from bfprov.errors import BfprovError
+
+    try:
+        return parse_duration(lock_timeout).total_seconds()
+    except ValueError as exc:
+        raise BfprovError(f"--lock-timeout: {exc}") from None
 
 
 @app.command()
@@ -85,10 +102,12 @@ def apply(
     prune: Annotated[
         bool, typer.Option("--prune", help="archive orphaned account directories")
     ] = False,
+    lock_timeout: LockTimeoutOpt = "0",
 ) -> None:
     """Carry out the plan (with FILE, exactly that saved plan)."""
     from bfprov.commands.apply import apply as run
 
+    wait = _seconds(lock_timeout)
     raise typer.Exit(
         run(
             _settings(profiles),
@@ -97,6 +116,7 @@ def apply(
             verify=not no_verify,
             accounts=account or [],
             prune=prune,
+            lock_timeout=wait,
         )
     )
 
@@ -105,11 +125,13 @@ def apply(
 def rollback(
     account: Annotated[str, typer.Argument(help="the account to roll back")],
     profiles: ProfilesOpt = None,
+    lock_timeout: LockTimeoutOpt = "0",
 ) -> None:
     """Bring back the newest archived generation as the live pair (upload it again)."""
     from bfprov.commands.rollback import rollback as run
 
-    raise typer.Exit(run(_settings(profiles), account=account))
+    wait = _seconds(lock_timeout)
+    raise typer.Exit(run(_settings(profiles), account=account, lock_timeout=wait))
 
 
 @app.command()
@@ -120,11 +142,15 @@ def promote(
         bool,
         typer.Option("--no-verify", help="promote without a login check: you vouch for the upload"),
     ] = False,
+    lock_timeout: LockTimeoutOpt = "0",
 ) -> None:
     """Make staged pairs live once their login works."""
     from bfprov.commands.promote import promote as run
 
-    raise typer.Exit(run(_settings(profiles), accounts=accounts, verify=not no_verify))
+    wait = _seconds(lock_timeout)
+    raise typer.Exit(
+        run(_settings(profiles), accounts=accounts, verify=not no_verify, lock_timeout=wait)
+    )
 
 
 @app.command()

@@ -15,11 +15,13 @@ PAIR_STEM = re.compile(r"^client-(1024|2048)$")
 WATCHED_SUFFIXES = (".crt", ".cert", ".key", ".pem")
 TEMP_FILE = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 LOCK_NAME = ".bfprov.lock"
+LOCK_HOLDER = ".bfprov.lock.holder"  # who holds the lock (command, user, host, pid)
 ORPHANS = ".orphans"
 
 RECORD_DIR = ".bfprov"  # bfprov's own records: betfairlightweight never looks there
 RECORD_FILE = "record.json"
 RECORD_PATH = f"{RECORD_DIR}/{RECORD_FILE}"
+EVENTS_FILE = "events.jsonl"  # the audit trail, in <output_dir>/.bfprov/
 
 DIR_MODE = 0o700
 SECRET_MODE = 0o600  # keys and anything holding one

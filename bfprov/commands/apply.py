@@ -35,11 +35,12 @@ def apply(
     verify: bool,
     accounts: Sequence[str],
     prune: bool = False,
+    lock_timeout: float = 0.0,
 ) -> int:
     desired = load(settings).select(list(accounts))
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:
-            locks.enter_context(apply_lock(output_dir))
+            locks.enter_context(apply_lock(output_dir, timeout=lock_timeout, command="apply"))
         snap = snapshot(desired, orphans=not accounts)
         if plan_file is not None:
             check_saved_plan(plan_file, snap)

@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from bfprov.settings import Settings
 
 
-def promote(settings: Settings, *, accounts: Sequence[str], verify: bool) -> int:
+def promote(
+    settings: Settings, *, accounts: Sequence[str], verify: bool, lock_timeout: float = 0.0
+) -> int:
     """Promote each named account whose staged pair logs in (`verify=False`: no login)."""
     desired = load(settings).select(list(accounts))
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:
-            locks.enter_context(apply_lock(output_dir))
+            locks.enter_context(apply_lock(output_dir, timeout=lock_timeout, command="promote"))
         snap = snapshot(desired, orphans=False)
         changes = {c.account: c for c in snap.plan.changes}
         jobs: list[Inputs] = []

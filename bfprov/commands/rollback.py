@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from bfprov.settings import Settings
 
 
-def rollback(settings: Settings, *, account: str) -> int:
+def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> int:
     """The current live pair goes to the archive; the newest archived one comes back."""
     desired = load(settings).select([account])
     target = desired.targets[0]
-    with apply_lock(target.output_dir):
+    with apply_lock(target.output_dir, timeout=lock_timeout, command="rollback"):
         observed = observe_account(target)
         generations = archived_generations(target)
         if not generations:
