@@ -183,6 +183,22 @@ def status(
 
 
 @app.command()
+def history(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="accounts to show (default: all)", show_default=False)
+    ] = None,
+    profiles: ProfilesOpt = None,
+    account: AccountOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="the events as JSON")] = False,
+) -> None:
+    """The audit trail: every change, publication, hook run and login check, oldest first."""
+    from bfprov.commands.history import history as run
+
+    chosen = [*(names or []), *(account or [])]
+    raise typer.Exit(run(_settings(profiles), accounts=chosen, as_json=json_))
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of a profile, for editors."""
     from bfprov.commands.schema import schema as run

@@ -46,6 +46,7 @@ class Outcome:
     restored: str | None = None  # the live .crt brought back from the archive
     promotion_pending: bool = False
     written: list[str] = field(default_factory=list)
+    fingerprint: str | None = None  # of the certificate concerned (new, staged or live)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class Inputs:
 def execute(inputs: Inputs) -> Outcome:
     """Execute every step of the change, in order; save the record at the end."""
     target, obs, change = inputs.target, inputs.observed, inputs.change
-    outcome = Outcome(account=target.name)
+    live = obs.live.crt_facts
+    outcome = Outcome(account=target.name, fingerprint=live.fingerprint_sha256 if live else None)
     with AccountWriter(target.output_dir, target.name, obs.record) as w:
         for step in change.steps:
             if isinstance(step, RemoveLeftovers):
@@ -116,6 +118,7 @@ def _new_pair(w: AccountWriter, inputs: Inputs, step: NewPair, outcome: Outcome)
     # certificate, never a certificate that does not match its key.
     w.write(f"{prefix}{stem}.crt", crt_pem, MODES["crt"], dump_facts(cert))
     outcome.written += [f"{prefix}{stem}.key", f"{prefix}{stem}.crt"]
+    outcome.fingerprint = cert.fingerprint_sha256
     if step.staged:
         outcome.staged = str(inputs.target.directory / STAGED / f"{stem}.crt")
         return
@@ -152,6 +155,7 @@ def _write_derived(
 ) -> None:
     account = inputs.target.account
     cert = cert or crypto.inspect_certificate(crt_pem)
+    outcome.fingerprint = cert.fingerprint_sha256
     for output in outputs:
         if output is Output.PEM:
             data = crypto.combined_pem(crt_pem, key_pem)

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bfprov import console, crypto
+from bfprov.apply.events import append_events, event, log_outcomes
 from bfprov.apply.executor import Inputs, Outcome, execute
 from bfprov.apply.files import archive_orphan
 from bfprov.desired.models import Output
@@ -109,9 +110,18 @@ def run_changes(
             for f in futures:
                 f.cancel()
             raise
+        finally:
+            # What was done is logged even when another account's job failed.
+            done = {o.account: o for o in outcomes}
+            log_outcomes(
+                (targets[c.account].output_dir, done[c.account], c.reasons)
+                for c in changes
+                if c.account in done
+            )
     for change in orphans:
         parent = snap.observed.orphans[change.account]
         moved = archive_orphan(parent, change.account)
+        append_events(parent, [event(change.account, "orphan_archived", detail=str(moved))])
         console.say(f"Archived orphan {change.account} to {parent / moved}")
     order = {c.account: i for i, c in enumerate(changes)}
     return sorted(outcomes, key=lambda o: order[o.account])

@@ -6,6 +6,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from bfprov import console
+from bfprov.apply.events import log_outcomes
 from bfprov.apply.executor import Inputs, execute
 from bfprov.apply.lock import apply_lock
 from bfprov.commands.verify import Check, record, run_checks, show
@@ -61,7 +62,9 @@ def promote(
         for job in jobs:
             if job.target.name in refused:
                 continue
-            if execute(job).promoted:
+            outcome = execute(job)
+            log_outcomes([(job.target.output_dir, outcome, ("promote",))])
+            if outcome.promoted:
                 console.say(f"Promoted the staged pair of {job.target.name}: it is now live.")
     if refused:
         raise BfprovError(

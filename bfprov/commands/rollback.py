@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bfprov import console
+from bfprov.apply.events import log_outcomes
 from bfprov.apply.executor import Inputs, execute
 from bfprov.apply.lock import apply_lock
 from bfprov.desired.secret import p12_password
@@ -29,17 +30,19 @@ def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> 
             raise BfprovError(f"{account} has no archived generation with a key pair to restore")
         generation = generations[-1]
         password = p12_password(target)
+        change = plan_rollback(account, generation.name)
         outcome = execute(
             Inputs(
                 target=target,
                 observed=observed,
-                change=plan_rollback(account, generation.name),
+                change=change,
                 now=datetime.now(UTC),
                 cnf_text=render_cnfs(desired)[account],
                 p12_password=password,
                 promote=False,
             )
         )
+        log_outcomes([(target.output_dir, outcome, change.reasons)])
     facts = generation.pair.crt_facts
     fingerprint = facts.fingerprint_sha256[:16] if facts else "?"
     console.say(

@@ -1,0 +1,124 @@
+"""Appends to the audit trail, `<output_dir>/.bfprov/events.jsonl` (see observed.events).
+
+Each batch is appended with one write to a file opened O_APPEND (never through a link),
+then synced. If the file does not end with a newline (a crash tore its last line), the
+batch starts with one, so the torn line stays alone and is skipped by readers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import socket
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bfprov import __version__
+from bfprov.apply.files import DIR_FLAGS, os_error
+from bfprov.layout import DIR_MODE, EVENTS_FILE, RECORD_DIR, SECRET_MODE
+from bfprov.observed.events import Event
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+    from bfprov.apply.executor import Outcome
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
+        return str(os.getuid())
+
+
+_WHO: dict[str, str] = {"user": _user(), "host": socket.gethostname(), "version": __version__}
+
+
+def event(
+    account: str,
+    kind: str,
+    *,
+    fingerprint: str | None = None,
+    target: str | None = None,
+    login_status: str | None = None,
+    pair: str | None = None,
+    detail: str | None = None,
+) -> Event:
+    """An event of now, by this user on this host."""
+    return Event(
+        time=datetime.now(UTC).isoformat(timespec="seconds"),
+        account=account,
+        event=kind,
+        fingerprint=fingerprint,
+        target=target,
+        login_status=login_status,
+        pair=pair,
+        detail=detail,
+        **_WHO,
+    )
+
+
+def append_events(output_dir: Path, events: Sequence[Event]) -> None:
+    """Append `events` to the output directory's audit trail, durably."""
+    if not events:
+        return
+    data = b"".join(
+        json.dumps(e.to_json(), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        for e in events
+    )
+    try:
+        root = os.open(output_dir, DIR_FLAGS)
+    except OSError as exc:
+        raise os_error(exc, str(output_dir)) from None
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(RECORD_DIR, DIR_MODE, dir_fd=root)
+        sub = os.open(RECORD_DIR, DIR_FLAGS, dir_fd=root)
+        try:
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(EVENTS_FILE, flags, SECRET_MODE, dir_fd=sub)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # a torn last line stays alone
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(sub)
+    except OSError as exc:
+        raise os_error(exc, str(output_dir / RECORD_DIR / EVENTS_FILE)) from None
+    finally:
+        os.close(root)
+
+
+def outcome_event(outcome: Outcome, reasons: Sequence[str]) -> Event | None:
+    """What an account's executed change did, as an event (None when it did nothing)."""
+    kind = (
+        "created" if outcome.created
+        else "staged" if outcome.staged
+        else "promoted" if outcome.promoted
+        else "rolled_back" if outcome.restored
+        else "updated" if outcome.written or not outcome.promotion_pending
+        else None
+    )  # fmt: skip
+    if kind is None:
+        return None
+    return event(outcome.account, kind, fingerprint=outcome.fingerprint, detail="; ".join(reasons))
+
+
+def log_outcomes(items: Iterable[tuple[Path, Outcome, Sequence[str]]]) -> None:
+    """Append the events of executed changes: (output_dir, outcome, the change's reasons)."""
+    by_dir: dict[Path, list[Event]] = {}
+    for output_dir, outcome, reasons in items:
+        e = outcome_event(outcome, reasons)
+        if e is not None:
+            by_dir.setdefault(output_dir, []).append(e)
+    for output_dir, events in by_dir.items():
+        append_events(output_dir, events)

@@ -1,0 +1,41 @@
+"""`bfprov history`: the audit trail as a table or JSON."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.table import Table
+
+    from bfprov.observed.events import Event
+
+
+def history_table(events: Sequence[Event]) -> Table:
+    """One line per event, oldest first."""
+    from rich.table import Table
+
+    table = Table(title="History", title_justify="left")
+    for name in ("time", "account", "event", "fingerprint", "what", "by"):
+        table.add_column(name, overflow="fold")
+    for e in events:
+        what = e.target or (f"{e.pair} {e.login_status}" if e.login_status else "") or ""
+        if e.detail:
+            what = f"{what}: {e.detail}" if what else e.detail
+        table.add_row(
+            e.time,
+            Text(e.account),
+            e.event,
+            e.fingerprint[:16] if e.fingerprint else "-",
+            Text(what or "-"),  # Text: a detail may hold brackets Rich would take for markup
+            Text(f"{e.user}@{e.host}"),
+        )
+    return table
+
+
+def history_json(events: Sequence[Event]) -> list[dict[str, object]]:
+    """The events as `history --json` prints them."""
+    return [e.to_json() for e in events]
