@@ -69,8 +69,10 @@ class StatusRow:
     days_left: float | None = None
     renew_at: datetime | None = None
     staged_fingerprint: str | None = None
+    staged_since: datetime | None = None  # the staged certificate's notBefore
     last_check: LastCheck | None = None
     last_login_success: datetime | None = None
+    published: tuple[tuple[str, bool], ...] = ()  # (target, holds the live pair)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,8 +84,10 @@ class StatusRow:
             "days_left": self.days_left,
             "renew_at": iso(self.renew_at),
             "staged_fingerprint": self.staged_fingerprint,
+            "staged_since": iso(self.staged_since),
             "last_check": self.last_check.to_json() if self.last_check else None,
             "last_login_success": iso(self.last_login_success),
+            "published": dict(self.published),
         }
 
 
@@ -131,6 +135,7 @@ def account_row(target: Target, obs: ObservedAccount, action: Action, now: datet
             else None
         ),
         staged_fingerprint=staged.fingerprint_sha256 if staged else None,
+        staged_since=staged.not_before if staged else None,
         last_check=last_check(check, fingerprint),
         last_login_success=_time(check.get("last_live_success")) if check else None,
     )
