@@ -46,7 +46,6 @@ accounts:
 
 METRICS = (
     "bfprov_certificate_expiry_timestamp_seconds",
-    "bfprov_certificate_days_left",
     "bfprov_renewal_due",
     "bfprov_renewal_timestamp_seconds",
     "bfprov_pending_upload",
@@ -309,7 +308,9 @@ def test_a_certificate_past_its_not_after_is_expired(fleet: Fleet) -> None:
     assert -4.1 <= alice["days_left"] <= -3.9
     metrics = fleet.metrics()
     assert metrics.values("bfprov_renewal_due") == {"alice": 1, "bob": 0}
-    assert metrics.values("bfprov_certificate_days_left")["alice"] == alice["days_left"]
+    assert metrics.values("bfprov_certificate_expiry_timestamp_seconds")["alice"] == (
+        cf.not_after.timestamp()
+    )
     assert "2 accounts: 1 ok, 1 expired" in fleet.status()[2]
 
 
@@ -356,10 +357,9 @@ def test_prometheus_declares_every_metric_and_one_hot_states(fleet: Fleet) -> No
         "alice": cf.not_after.timestamp(),
         "bob": fleet.crt("bob").not_after.timestamp(),
     }
-    assert set(metrics.values("bfprov_certificate_days_left")) == {"alice", "bob"}
     assert set(metrics.values("bfprov_renewal_timestamp_seconds")) == {"alice", "bob"}
     assert metrics.values("bfprov_pending_upload") == {"alice": 0, "bob": 0, "zed": 0}
-    for name in METRICS[6:9]:  # never verified: declared, no samples
+    for name in METRICS[5:8]:  # never verified: declared, no samples
         assert metrics.values(name) == {}
 
 
