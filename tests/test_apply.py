@@ -457,27 +457,39 @@ def test_hand_made_certificates_are_adopted(
     assert fleet.plan_json()["changes"] == []
 
 
-def test_legacy_p12_is_read_by_openssl_and_keytool(
-    fleet: Fleet, openssl: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    password = "p12-Pa55&word=%+ ascii"  # Java cannot open p12 files with non-ASCII passwords
-    monkeypatch.setenv("BF_P12_PASSWORD", password)
+LEGACY_P12_PASSWORD = "p12-Pa55&word=%+ ascii"  # Java cannot open non-ASCII p12 passwords
+
+
+def _legacy_p12(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Apply with the legacy p12 profile; the p12 written."""
+    monkeypatch.setenv("BF_P12_PASSWORD", LEGACY_P12_PASSWORD)
     fleet.profile.write_text(PROFILE.replace("profile: modern", "profile: legacy"))
     code, _, err = fleet.apply()
     assert code == 0
     assert "non-ASCII" not in err
-    p12 = fleet.account() / "client-2048.p12"
-    info = openssl("pkcs12", "-in", p12, "-info", "-noout", "-passin", f"pass:{password}")
-    assert "pbeWithSHA1And3-KeyTripleDES-CBC" in info.stderr
-    assert "MAC: sha1" in info.stderr
-    if shutil.which("keytool") is None:
-        pytest.skip("no Java keytool on this machine")
+    return fleet.account() / "client-2048.p12"
+
+
+@pytest.mark.skipif(shutil.which("keytool") is None, reason="no Java keytool (.ci/run installs it)")
+def test_legacy_p12_is_read_by_keytool(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    p12 = _legacy_p12(fleet, monkeypatch)
     listing = subprocess.run(
         ["keytool", "-list", "-storetype", "PKCS12", "-keystore", str(p12),
-         "-storepass", password],
+         "-storepass", LEGACY_P12_PASSWORD],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "PrivateKeyEntry" in listing.stdout
+
+
+def test_legacy_p12_is_read_by_openssl_and_switched_back_without_upload(
+    fleet: Fleet, openssl: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p12 = _legacy_p12(fleet, monkeypatch)
+    info = openssl(
+        "pkcs12", "-in", p12, "-info", "-noout", "-passin", f"pass:{LEGACY_P12_PASSWORD}"
+    )
+    assert "pbeWithSHA1And3-KeyTripleDES-CBC" in info.stderr
+    assert "MAC: sha1" in info.stderr
     # Switching the profile back rewrites only the p12, with no upload.
     fleet.profile.write_text(PROFILE)
     change = fleet.plan_json()["changes"][0]

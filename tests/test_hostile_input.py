@@ -114,16 +114,6 @@ def one(
     )
 
 
-OUTPUT_DIR_FILE_BUG = (
-    "apply reports 'cannot write <dir>: File exists' for an output_dir that is a regular "
-    "file: ensure_output_dir's mkdir(exist_ok=True) raises FileExistsError before its own "
-    "'is not a directory' check can run (plan says 'is not a directory')"
-)
-MISSING_SECRET_BUG = (
-    "apply creates the output directory and its .bfprov.lock before it reads the p12 "
-    "password, so a missing secret leaves files behind (SPEC: bad input writes nothing)"
-)
-
 CASES: list[Case] = [
     # --- YAML syntax ------------------------------------------------------------------
     one(
@@ -598,7 +588,9 @@ def test_hostile_profile_is_refused_and_nothing_is_written(
         assert len(lines) == 1, f"expected one clear message, got:\n{err}"
         assert lines[0].startswith("error: ")
     if case.id == "billion-laughs":
-        assert elapsed < 1.0, f"the alias bomb took {elapsed:.2f} s"
+        # Expanded, it would take minutes and gigabytes; refused, milliseconds. 10 s tells
+        # the two apart with a wide margin on a loaded machine.
+        assert elapsed < 10.0, f"the alias bomb took {elapsed:.2f} s"
     assert not (env / "profiles" / "out").exists(), "the output directory was created"
     assert snapshot(env) == before, "something under tmp_path changed"
 
@@ -668,12 +660,6 @@ def test_no_traceback_reaches_the_terminal(env: Path, case: Case) -> None:
 
 
 # --- hostile state on disk: bfprov's own record replaced by something else -------------
-
-RECORD_BUG = (
-    "observe.read_bytes opens .bfprov/record.json without checking that it is a regular "
-    "file: a directory there raises IsADirectoryError out of os.fdopen (a traceback, not a "
-    "BfprovError), and a FIFO blocks the open forever"
-)
 
 
 def applied_fleet(root: Path, capsys: pytest.CaptureFixture[str]) -> Path:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from bfprov import console
-from bfprov.apply.files import ensure_output_dir, os_error, sync_dir, write_file
+from bfprov.apply.files import ensure_output_dir, os_error, sync_dir
 from bfprov.errors import BfprovError
 from bfprov.layout import LOCK_HOLDER, LOCK_NAME, SECRET_MODE
 
@@ -114,7 +114,17 @@ def _write_holder(output_dir: Path, command: str) -> None:
         "host": socket.gethostname(),
         "since": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    write_file(output_dir / LOCK_HOLDER, json.dumps(data).encode(), SECRET_MODE, overwrite=True)
+    # Written in place, unsynced: it is advice for messages, read only while the lock is
+    # held; a crash can leave it torn or stale, and then it reads as "another bfprov run".
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(output_dir / LOCK_HOLDER, flags, SECRET_MODE)
+    except OSError:
+        return
+    try:
+        os.write(fd, json.dumps(data).encode())
+    finally:
+        os.close(fd)
 
 
 def _leave(output_dir: Path) -> None:
