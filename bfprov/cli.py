@@ -153,16 +153,28 @@ def promote(
     )
 
 
+def _parallel(value: int) -> int:
+    if not 1 <= value <= 32:
+        raise typer.BadParameter(f"{value} is not a number of logins from 1 to 32")
+    return value
+
+
 @app.command()
 def verify(
     profiles: ProfilesOpt = None,
     account: AccountOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
+    parallel: Annotated[
+        int,
+        typer.Option("--parallel", callback=_parallel, help="logins in flight (1 to 32)"),
+    ] = 8,
 ) -> None:
     """Log each account in with its live (and staged) pair, log out, report."""
     from bfprov.commands.verify import verify as run
 
-    raise typer.Exit(run(_settings(profiles), accounts=account or [], as_json=json_))
+    raise typer.Exit(
+        run(_settings(profiles), accounts=account or [], as_json=json_, parallel=parallel)
+    )
 
 
 @app.command()

@@ -5,6 +5,7 @@ Also the login checks that `apply` and `promote` run before a staged pair goes l
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from bfprov.settings import Settings
 
 PairName = Literal["live", "staged"]
-MAX_CONCURRENT_LOGINS = 4
+PARALLEL = 8  # logins in flight by default (`verify --parallel`, at most 32)
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,14 @@ def credentials(targets: Sequence[Target]) -> dict[str, Credentials]:
     return creds
 
 
-def run_checks(settings: Settings, checks: Sequence[Check]) -> list[CheckResult]:
-    """Log each pair in and out, a few accounts at a time; results in the order given."""
+def run_checks(
+    settings: Settings, checks: Sequence[Check], *, parallel: int = PARALLEL
+) -> list[CheckResult]:
+    """Log each pair in and out, `parallel` at a time; results in the order given.
+
+    The per-account rate limit, the no-retry rules and the ban stop live in LoginClient,
+    shared by every worker, so the number of workers changes none of them.
+    """
     if not checks:
         return []
     creds = credentials([c.target for c in checks])
@@ -139,7 +146,7 @@ def run_checks(settings: Settings, checks: Sequence[Check]) -> list[CheckResult]
         return CheckResult(target.name, account.jurisdiction.value, check.pair, fingerprint,
                            str(crt), outcome, meaning, remedy)  # fmt: skip
 
-    workers = min(MAX_CONCURRENT_LOGINS, len(checks))
+    workers = max(1, min(parallel, len(checks)))
     with (
         console.progress(len(checks), "logging in") as advance,
         ThreadPoolExecutor(max_workers=workers) as pool,
@@ -235,7 +242,9 @@ def _record(results: Sequence[CheckResult], checks: Sequence[Check], record_chec
         record_check(check.target.output_dir, check.target.name, current, entry)
 
 
-def verify(settings: Settings, *, accounts: Sequence[str], as_json: bool) -> int:
+def verify(
+    settings: Settings, *, accounts: Sequence[str], as_json: bool, parallel: int = PARALLEL
+) -> int:
     """Exit 0 only if every live pair logs in."""
     desired = load(settings).select(list(accounts))
     observed = observe(desired, orphans=False)
@@ -245,11 +254,25 @@ def verify(settings: Settings, *, accounts: Sequence[str], as_json: bool) -> int
         checks.append(Check(target, obs, "live"))
         if obs.staged.complete:
             checks.append(Check(target, obs, "staged"))
-    results = run_checks(settings, checks)
+    start = time.perf_counter()
+    results = run_checks(settings, checks, parallel=parallel)
+    elapsed = time.perf_counter() - start
     record(results, checks, locked=False)
     show(results, as_json=as_json)
     failed = [r for r in results if r.pair == "live" and not r.success]
     if not as_json:
         ok = sum(1 for r in results if r.pair == "live" and r.success)
         console.note(f"{ok} of {len(desired.targets)} accounts log in with their live pair.")
+    console.note(summary(results, len(desired.targets), elapsed))
     return 1 if failed else 0
+
+
+def summary(results: Sequence[CheckResult], accounts: int, seconds: float) -> str:
+    """One line: how many, how long, the rate, how many logged in and how many failed."""
+    ok = sum(1 for r in results if r.success)
+    pairs = "" if len(results) == accounts else f" ({len(results)} pairs)"
+    rate = len(results) / seconds if seconds > 0 else 0.0
+    return (
+        f"verified {accounts} account{'s' if accounts != 1 else ''}{pairs} in {seconds:.1f} s "
+        f"({rate:.1f} logins/s): {ok} ok, {len(results) - ok} failed"
+    )

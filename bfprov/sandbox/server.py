@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 STATE_FILE = "state.json"
 _HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to complete the TLS handshake
 _IO_TIMEOUT = 30.0  # seconds a connection may stay silent while a request is read
+# Seconds a kept-alive connection may wait for its next request (bfprov's logout comes at
+# once on the login's connection); then it is closed and its thread ends.
+_IDLE_TIMEOUT = 2.0
+# Connections the kernel may queue before they are accepted: a fleet's verify opens many
+# at once, and an overflowing queue drops them (the client then waits and retries).
+_BACKLOG = 1024
 _MAX_BODY = 64 * 1024  # a login form or a PEM certificate is a few kilobytes
 _ERRORS = {
     400: "BAD_REQUEST",
@@ -79,6 +85,7 @@ class Emulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._faults = _Faults()
+        self._counters = _Counters()
 
     # --- running -------------------------------------------------------------------------
 
@@ -94,6 +101,7 @@ class Emulator:
             identity=self._identity,
             ipv6=":" in self._host,
             faults=self._faults,
+            counters=self._counters,
         )
         self._port = server.server_address[1]
         self._server = server
@@ -196,6 +204,16 @@ class Emulator:
         """Every request answered so far, in order (a copy)."""
         return self._identity.events()
 
+    @property
+    def connections(self) -> int:
+        """TLS connections accepted so far (handshakes completed), since the first start."""
+        return self._counters.connections
+
+    @property
+    def peak_logins_in_flight(self) -> int:
+        """The most /api/certlogin requests that were being answered at the same time."""
+        return self._counters.peak_logins
+
     def sessions(self) -> dict[str, str]:
         """Live session token -> username."""
         return self._identity.sessions()
@@ -220,10 +238,30 @@ class _Faults:
             return self._queue.pop(0) if self._queue else None
 
 
+class _Counters:
+    """Connections accepted, and logins being answered now and at most (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.connections = 0
+        self.logins = 0
+        self.peak_logins = 0
+
+    def connected(self) -> None:
+        with self._lock:
+            self.connections += 1
+
+    def login(self, delta: int) -> None:
+        with self._lock:
+            self.logins += delta
+            self.peak_logins = max(self.peak_logins, self.logins)
+
+
 class _Server(ThreadingHTTPServer):
     """ThreadingHTTPServer that carries the TLS context and the identity rules."""
 
     daemon_threads = True
+    request_queue_size = _BACKLOG
 
     def __init__(
         self,
@@ -233,11 +271,13 @@ class _Server(ThreadingHTTPServer):
         identity: Identity,
         ipv6: bool,
         faults: _Faults,
+        counters: _Counters,
     ) -> None:
         self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
         self.tls_context = context
         self.identity = identity
         self.faults = faults
+        self.counters = counters
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -249,12 +289,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """One request per TLS connection, answered in JSON."""
+    """Requests on one TLS connection, answered in JSON.
+
+    HTTP/1.1: a successful answer keeps the connection open for the next request (a
+    logout after its login) for up to _IDLE_TIMEOUT seconds; error pages close it.
+    """
 
     server_version = "bfprov-sandbox"
     sys_version = ""
-    # HTTP/1.1 so that `Expect: 100-continue` (.NET's default for a POST) is answered;
-    # every answer closes the connection, so no idle keep-alive holds a thread.
+    # HTTP/1.1 also so that `Expect: 100-continue` (.NET's default for a POST) is answered.
     protocol_version = "HTTP/1.1"
     error_content_type = "application/json"
     error_message_format = '{"error": "HTTP_%(code)d"}'
@@ -267,11 +310,31 @@ class _Handler(BaseHTTPRequestHandler):
         """TLS handshake, then buffered files over the connection for http.server."""
         sock = cast("socket.socket", self.request)
         self.tls_conn = tls.accept(self.server.tls_context, sock, _HANDSHAKE_TIMEOUT)
+        self.server.counters.connected()
         peer: x509.Certificate | None = self.tls_conn.get_peer_certificate(as_cryptography=True)
         self.cert_fingerprint = tls.fingerprint(peer) if peer is not None else None
         self.connection = sock
-        self.rfile = BufferedReader(tls.TLSStream(self.tls_conn, sock, _IO_TIMEOUT))
+        self._in = tls.TLSStream(self.tls_conn, sock, _IO_TIMEOUT)
+        self._reader = BufferedReader(self._in)
+        self.rfile = self._reader
         self.wfile = BufferedWriter(tls.TLSStream(self.tls_conn, sock, _IO_TIMEOUT))
+        self._served = False
+
+    def handle_one_request(self) -> None:
+        """The next request; after the first, close if none comes within _IDLE_TIMEOUT."""
+        if self._served:
+            self._in.timeout = _IDLE_TIMEOUT
+            try:
+                waiting = self._reader.peek(1)
+            except OSError:  # TimeoutError included: an idle connection
+                waiting = b""
+            finally:
+                self._in.timeout = _IO_TIMEOUT
+            if not waiting:
+                self.close_connection = True
+                return
+        self._served = True
+        super().handle_one_request()
 
     def finish(self) -> None:
         """Flush the answer, then close TLS properly so clients see a clean end."""
@@ -305,23 +368,13 @@ class _Handler(BaseHTTPRequestHandler):
         app_key = self.headers.get("X-Application")
         identity = self.server.identity
         if path == "/api/certlogin":
-            fault = self.server.faults.take()
-            if fault is not None and fault[0] in ("http-500", "garbage"):
-                self._fault(fault[0])  # before the login: it is not processed
-                return
-            answer = identity.certlogin(
-                content_type=content_type,
-                app_key=app_key,
-                body=body,
-                cert_fingerprint=self.cert_fingerprint,
-            )
-            if fault is not None:
-                if fault[0] == "slow":
-                    time.sleep(fault[1])
-                else:  # close, truncate: the login counted, its answer is lost
-                    self._lose(fault[0], answer)
-                    return
-        elif path in ("/api/logout", "/api/keepAlive"):
+            self.server.counters.login(+1)
+            try:
+                self._certlogin(identity, body, content_type, app_key)
+            finally:
+                self.server.counters.login(-1)
+            return
+        if path in ("/api/logout", "/api/keepAlive"):
             answer = identity.session_call(
                 "logout" if path == "/api/logout" else "keepAlive",
                 token=self.headers.get("X-Authentication"),
@@ -336,6 +389,27 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._refuse(404)
             return
+        self._answer(200, answer)
+
+    def _certlogin(
+        self, identity: Identity, body: bytes, content_type: str | None, app_key: str | None
+    ) -> None:
+        fault = self.server.faults.take()
+        if fault is not None and fault[0] in ("http-500", "garbage"):
+            self._fault(fault[0])  # before the login: it is not processed
+            return
+        answer = identity.certlogin(
+            content_type=content_type,
+            app_key=app_key,
+            body=body,
+            cert_fingerprint=self.cert_fingerprint,
+        )
+        if fault is not None:
+            if fault[0] == "slow":
+                time.sleep(fault[1])
+            else:  # close, truncate: the login counted, its answer is lost
+                self._lose(fault[0], answer)
+                return
         self._answer(200, answer)
 
     def _other_method(self) -> None:
@@ -410,7 +484,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")  # answers carry session tokens
-        self.send_header("Connection", "close")
+        if code != 200:
+            self.send_header("Connection", "close")
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()

@@ -283,7 +283,7 @@ class TLSStream(io.RawIOBase):
         super().__init__()
         self._conn = conn
         self._sock = sock
-        self._timeout = timeout
+        self.timeout = timeout  # may change between reads (a kept-alive connection idles)
 
     def readable(self) -> bool:
         """Always: this is a connection."""
@@ -297,7 +297,7 @@ class TLSStream(io.RawIOBase):
         """Read up to len(buffer) bytes; 0 at the end of the stream."""
         view = memoryview(buffer).cast("B")
         try:
-            return _retry(lambda: self._conn.recv_into(view), self._sock, self._timeout)
+            return _retry(lambda: self._conn.recv_into(view), self._sock, self.timeout)
         except (SSL.ZeroReturnError, SSL.SysCallError):
             return 0
         except SSL.Error as exc:
@@ -307,7 +307,7 @@ class TLSStream(io.RawIOBase):
         """Write some of `data` (partial writes are allowed); returns the count written."""
         view = memoryview(data).cast("B")
         try:
-            return _retry(lambda: self._conn.send(view), self._sock, self._timeout)
+            return _retry(lambda: self._conn.send(view), self._sock, self.timeout)
         except (SSL.ZeroReturnError, SSL.SysCallError) as exc:
             raise BrokenPipeError("the TLS peer closed the connection") from exc
         except SSL.Error as exc:

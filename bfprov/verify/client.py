@@ -15,6 +15,9 @@ Safety rules, because a Betfair account is real money:
 
 from __future__ import annotations
 
+import http.client
+import json
+import socket
 import ssl
 import threading
 import time
@@ -22,10 +25,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from bfprov import __version__
+
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import requests
     from pydantic import SecretStr
 
     from bfprov.desired.models import Jurisdiction
@@ -34,6 +38,7 @@ LOGIN_PATH = "/api/certlogin"
 LOGOUT_PATH = "/api/logout"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
+USER_AGENT = f"bfprov/{__version__}"
 
 # loginStatus -> (what it means, what the operator should do). From Betfair's
 # documentation of non-interactive login; `{crt}` and `{upload_url}` are filled in.
@@ -225,22 +230,6 @@ class Outcome:
         return self.status == "SUCCESS"
 
 
-def _context_adapter(context: ssl.SSLContext) -> Any:
-    """An HTTPAdapter whose TLS context carries the client certificate and the CA bundle.
-
-    requests is imported here, not at the top: commands that make no login (plan,
-    apply --no-verify) do not pay for importing it.
-    """
-    from requests.adapters import HTTPAdapter
-
-    class ContextAdapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["ssl_context"] = context
-            super().init_poolmanager(*args, **kwargs)
-
-    return ContextAdapter(max_retries=0)
-
-
 class RateLimiter:
     """A token bucket per account: a small burst, then `per_minute` logins a minute."""
 
@@ -264,6 +253,167 @@ class RateLimiter:
             time.sleep(delay)
 
 
+class Trust:
+    """The server-certificate trust of a run, loaded once, and client TLS for one pair.
+
+    Loading the system store (and certifi's bundle, which requests used to add on every
+    connection) costs tens of milliseconds: far more than a handshake. So it is loaded
+    once per run into one SSLContext per security level, and each pair is loaded into
+    that context just before a socket is wrapped. OpenSSL copies a context's certificate
+    and key into each connection when the connection is made (SSL_new), so one lock
+    around "load the pair, wrap the socket" is all the sharing needs; the handshakes run
+    outside it, in parallel.
+
+    The server's certificate is always verified, with its host name (check_hostname).
+    """
+
+    def __init__(self, ca_bundle: Path | None = None) -> None:
+        self.ca_bundle = ca_bundle
+        self._contexts: dict[bool, ssl.SSLContext] = {}
+        self._lock = threading.Lock()
+
+    def _context(self, weak: bool) -> ssl.SSLContext:
+        """The trust context for this security level; the caller holds the lock."""
+        context = self._contexts.get(weak)
+        if context is not None:
+            return context
+        context = ssl.create_default_context()  # the system store, CERT_REQUIRED, hostnames
+        try:
+            import certifi  # what requests trusted too: keep trusting it
+
+            context.load_verify_locations(cafile=certifi.where())
+        except (ImportError, OSError, ssl.SSLError):
+            pass
+        if weak:
+            # Betfair accepts 1024-bit client keys, which OpenSSL's default security
+            # level refuses to load. The server's certificate is still verified.
+            context.set_ciphers("DEFAULT:@SECLEVEL=1")
+        if self.ca_bundle is not None:
+            context.load_verify_locations(cafile=str(self.ca_bundle))
+        self._contexts[weak] = context
+        return context
+
+    def wrap(
+        self, sock: socket.socket, host: str, crt: Path, key: Path, key_bits: int
+    ) -> ssl.SSLSocket:
+        """`sock` as a TLS client of `host` presenting this pair; no handshake yet.
+
+        Raises _CannotLoad when the pair cannot be loaded.
+        """
+        with self._lock:
+            context = self._context(bool(key_bits) and key_bits < 2048)
+            try:
+                context.load_cert_chain(certfile=str(crt), keyfile=str(key))
+            except (ssl.SSLError, OSError) as exc:
+                raise _CannotLoad(str(exc)) from exc
+            return context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+
+
+class _CannotLoad(Exception):
+    """The client certificate and key cannot be loaded."""
+
+
+class _NotSent(Exception):
+    """No connection could be made: the request certainly never left."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.body)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def is_json(self) -> bool:
+        try:
+            json.loads(self.body)
+        except ValueError:
+            return False
+        return True
+
+
+class _Link:
+    """One HTTP/1.1 connection to one origin with one pair, opened when first needed.
+
+    Login and logout share it when they go to the same origin (the emulator; Betfair
+    logs out on another host). Never reopened behind the caller's back: http.client's
+    auto_open would reconnect without TLS.
+    """
+
+    def __init__(self, client: LoginClient, url: str, crt: Path, key: Path, key_bits: int) -> None:
+        parts = urlsplit(url)
+        self.origin = (parts.scheme, parts.netloc)
+        self.host = parts.hostname or ""
+        self.tls = parts.scheme == "https"
+        self.port = parts.port or (443 if self.tls else 80)
+        self._client, self._crt, self._key, self._bits = client, crt, key, key_bits
+        self._conn: http.client.HTTPConnection | None = None
+
+    @property
+    def open(self) -> bool:
+        return self._conn is not None and self._conn.sock is not None
+
+    def connect(self) -> http.client.HTTPConnection:
+        """The open connection, or a new one (TCP, then the TLS handshake).
+
+        Raises _NotSent (no connection), _CannotLoad, ssl.SSLError (handshake refused or
+        the server's certificate not trusted: nothing was sent).
+        """
+        if self._conn is not None and self._conn.sock is not None:
+            return self._conn
+        self.close()
+        connect_timeout, read_timeout = self._client.timeout
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=connect_timeout)
+        except OSError as exc:
+            raise _NotSent(_connection_error(exc)) from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls:
+                trust = self._client.trust
+                sock = trust.wrap(sock, self.host, self._crt, self._key, self._bits)
+                try:
+                    sock.do_handshake()
+                except ssl.SSLError:
+                    raise
+                except OSError as exc:  # a timeout or a reset during the handshake
+                    raise _NotSent(f"TLS handshake failed: {_short(exc)}") from exc
+            sock.settimeout(read_timeout)
+        except BaseException:
+            sock.close()
+            raise
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=read_timeout)
+        conn.sock = sock
+        conn.auto_open = 0
+        self._conn = conn
+        return conn
+
+    def post(self, path: str, body: bytes | None, headers: dict[str, str]) -> _Answer:
+        """One request on the open connection. Raises OSError or http.client.HTTPException."""
+        conn = self.connect()
+        try:
+            conn.request("POST", path, body=body, headers={"User-Agent": USER_AGENT, **headers})
+            response = conn.getresponse()
+            return _Answer(response.status, response.read())
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 class LoginClient:
     """Logs accounts in with their client certificate and logs them out again."""
 
@@ -278,23 +428,13 @@ class LoginClient:
         limiter: RateLimiter | None = None,
     ) -> None:
         self.ca_bundle = ca_bundle
+        self.trust = Trust(ca_bundle)
         self.retries = retries
         self.backoff = backoff
         self.timeout = (connect_timeout, read_timeout)
         self.limiter = limiter or RateLimiter()
         self._banned: set[str] = set()
         self._lock = threading.Lock()
-
-    def _context(self, crt: Path, key: Path, key_bits: int) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        if key_bits and key_bits < 2048:
-            # Betfair accepts 1024-bit client keys, which OpenSSL's default security
-            # level refuses to load. The server's certificate is still verified.
-            context.set_ciphers("DEFAULT:@SECLEVEL=1")
-        if self.ca_bundle is not None:
-            context.load_verify_locations(cafile=str(self.ca_bundle))
-        context.load_cert_chain(certfile=str(crt), keyfile=str(key))
-        return context
 
     def check(
         self, crt: Path, key: Path, creds: Credentials, urls: Endpoints, *, key_bits: int = 2048
@@ -307,71 +447,73 @@ class LoginClient:
                     error="skipped: Betfair banned new logins for this account "
                     "(TEMPORARY_BAN_TOO_MANY_REQUESTS earlier in this run)",
                 )
+        link = _Link(self, urls.login, crt, key, key_bits)
         try:
-            context = self._context(crt, key, key_bits)
-        except (ssl.SSLError, OSError) as exc:
-            return Outcome(status=None, error=f"cannot load the client certificate and key: {exc}")
-        import requests
-
-        with requests.Session() as session:
-            session.trust_env = False  # no proxies or netrc credentials from the environment
-            adapter = _context_adapter(context)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            outcome, token = self._login(session, creds, urls)
+            outcome, token = self._login(link, creds, urls)
             if outcome.status == "TEMPORARY_BAN_TOO_MANY_REQUESTS":
                 with self._lock:
                     self._banned.add(creds.username)
-            if token is not None:
-                return self._logout(session, creds, urls, token, outcome.attempts)
-            return outcome
+            if token is None:
+                return outcome
+            logout = urlsplit(urls.logout)
+            if not (link.open and link.origin == (logout.scheme, logout.netloc)):
+                link.close()  # Betfair logs out on another host: a second connection
+                link = _Link(self, urls.logout, crt, key, key_bits)
+            return self._logout(link, creds, urls, token, outcome.attempts)
+        finally:
+            link.close()
 
     def _login(
-        self, session: requests.Session, creds: Credentials, urls: Endpoints
+        self, link: _Link, creds: Credentials, urls: Endpoints
     ) -> tuple[Outcome, str | None]:
         """One login, with retries where it is safe; the session token on SUCCESS."""
-        import requests
-
         # %20 for spaces, like curl --data-urlencode and .NET's EscapeDataString.
         body = urlencode(
             {"username": creds.username, "password": creds.password.get_secret_value()},
             quote_via=quote,
-        )
+        ).encode("ascii")
         headers = {
             "X-Application": creds.app_key.get_secret_value(),
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
         }
+        path = _path(urls.login)
         attempts = 0
         while True:
             attempts += 1
             self.limiter.wait(creds.username)
             try:
-                response = session.post(
-                    urls.login, data=body.encode("ascii"), headers=headers, timeout=self.timeout,
-                    allow_redirects=False,
-                )  # fmt: skip
-            except requests.exceptions.SSLError as exc:
+                link.connect()
+            except _CannotLoad as exc:
+                error = f"cannot load the client certificate and key: {exc}"
+                return Outcome(status=None, error=error), None
+            except ssl.SSLError as exc:
                 return Outcome(status=None, error=_tls_error(exc), attempts=attempts), None
-            except requests.exceptions.RequestException as exc:
-                if not _before_send(exc):
-                    # The request may have reached Betfair and counted as a login (or a
-                    # wrong password): never sent twice.
-                    return Outcome(
-                        status=None, error=_after_send_error(exc), attempts=attempts
-                    ), None
+            except _NotSent as exc:
                 if attempts <= self.retries:
                     time.sleep(self.backoff * 2 ** (attempts - 1))
                     continue
-                return Outcome(status=None, error=_connection_error(exc), attempts=attempts), None
-            status = _login_status(response)
-            if status is None and response.status_code >= 500 and attempts <= self.retries:
+                return Outcome(status=None, error=exc.error, attempts=attempts), None
+            try:
+                answer = link.post(path, body, headers)
+            except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+                return Outcome(status=None, error=_after_send_error(exc), attempts=attempts), None
+            except ssl.SSLError as exc:  # e.g. TLS 1.3: the client certificate refused
+                return Outcome(status=None, error=_tls_error(exc), attempts=attempts), None
+            except (OSError, http.client.HTTPException) as exc:
+                # The request may have reached Betfair and counted as a login (or a
+                # wrong password): never sent twice.
+                return Outcome(status=None, error=_after_send_error(exc), attempts=attempts), None
+            answered = answer.json()
+            status = answered.get("loginStatus")
+            status = status if isinstance(status, str) and status else None
+            if status is None and answer.status >= 500 and attempts <= self.retries:
                 time.sleep(self.backoff * 2 ** (attempts - 1))
                 continue
             if status is None:
-                return Outcome(status=None, error=_bad_answer(response), attempts=attempts), None
+                return Outcome(status=None, error=_bad_answer(answer), attempts=attempts), None
             if status == "SUCCESS":
-                token = _json(response).get("sessionToken")
+                token = answered.get("sessionToken")
                 if not isinstance(token, str) or not token:
                     error = "SUCCESS without a session token"
                     return Outcome(status=None, error=error, attempts=attempts), None
@@ -379,51 +521,36 @@ class LoginClient:
             return Outcome(status=status, attempts=attempts), None
 
     def _logout(
-        self, session: requests.Session, creds: Credentials, urls: Endpoints, token: str,
-        attempts: int,
-    ) -> Outcome:  # fmt: skip
-        import requests
-
+        self, link: _Link, creds: Credentials, urls: Endpoints, token: str, attempts: int
+    ) -> Outcome:
         headers = {
             "Accept": "application/json",
             "X-Authentication": token,
             "X-Application": creds.app_key.get_secret_value(),
         }
         try:
-            response = session.post(urls.logout, headers=headers, timeout=self.timeout)
-        except requests.exceptions.RequestException as exc:
+            answer = link.post(_path(urls.logout), None, headers)
+        except (_CannotLoad, _NotSent, OSError, http.client.HTTPException) as exc:
             return Outcome("SUCCESS", None, attempts, False, f"logout failed: {_short(exc)}")
-        answer = _json(response)
-        if answer.get("status") == "SUCCESS":
+        answered = answer.json()
+        if answered.get("status") == "SUCCESS":
             return Outcome("SUCCESS", None, attempts, True)
-        error = answer.get("error") or f"HTTP {response.status_code}"
+        error = answered.get("error") or f"HTTP {answer.status}"
         return Outcome("SUCCESS", None, attempts, False, f"logout answered {error}")
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def _login_status(response: requests.Response) -> str | None:
-    status = _json(response).get("loginStatus")
-    return status if isinstance(status, str) and status else None
-
-
-def _bad_answer(response: requests.Response) -> str:
-    try:
-        response.json()
-        kind = "JSON without loginStatus"
-    except ValueError:
-        kind = "not JSON"
-    return f"unexpected answer: HTTP {response.status_code}, {kind}"
+def _bad_answer(answer: _Answer) -> str:
+    kind = "JSON without loginStatus" if answer.is_json() else "not JSON"
+    return f"unexpected answer: HTTP {answer.status}, {kind}"
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
+    text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -437,25 +564,8 @@ def _tls_error(exc: BaseException) -> str:
     return f"TLS handshake failed: {_short(exc)}"
 
 
-def _before_send(exc: BaseException) -> bool:
-    """Whether the request certainly never left: no connection could be made."""
-    import requests
-    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
-
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
-        reason = exc.args[0]
-        if isinstance(reason, MaxRetryError):
-            reason = reason.reason
-        return isinstance(reason, NewConnectionError | ConnectTimeoutError)
-    return False
-
-
 def _after_send_error(exc: BaseException) -> str:
-    import requests
-
-    if isinstance(exc, requests.exceptions.ReadTimeout):
+    if isinstance(exc, TimeoutError):
         return "no answer in time (read timeout); not retried: the login may have counted"
     return (
         "the connection broke before a complete answer; not retried: the login may have "
@@ -464,14 +574,11 @@ def _after_send_error(exc: BaseException) -> str:
 
 
 def _connection_error(exc: BaseException) -> str:
-    import requests
-
-    text = str(exc)
-    if "Connection refused" in text:
+    if isinstance(exc, ConnectionRefusedError) or "Connection refused" in str(exc):
         return "connection refused"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    if isinstance(exc, TimeoutError):
         return "connection timed out"
-    if "Name or service not known" in text or "Failed to resolve" in text:
+    if isinstance(exc, socket.gaierror) or "Failed to resolve" in str(exc):
         return "host name not found"
     return f"connection failed: {_short(exc)}"
 
@@ -499,8 +606,13 @@ def sandbox_upload(base_url: str, ca_bundle: Path | None, username: str, cert_pe
         raise BfprovError(f"upload to {url} failed: {_tls_error(exc)}") from None
     except requests.exceptions.RequestException as exc:
         raise BfprovError(f"upload to {url} failed: {_connection_error(exc)}") from None
-    answer = _json(response)
-    if answer.get("status") != "SUCCESS":
-        error = answer.get("error") or f"HTTP {response.status_code}"
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    if not isinstance(answer, dict) or answer.get("status") != "SUCCESS":
+        error = (answer.get("error") if isinstance(answer, dict) else None) or (
+            f"HTTP {response.status_code}"
+        )
         raise BfprovError(f"the emulator refused the upload for {username}: {error}")
     return str(answer.get("fingerprint", ""))
