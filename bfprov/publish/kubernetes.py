@@ -146,7 +146,7 @@ class KubernetesTarget:
                 self.label, f"sops did not finish within {self.timeout:g}s"
             ) from None
         if done.returncode != 0 or not done.stdout:
-            raise PublishError(self.label, f"sops failed: {_sops_reason(done)}")
+            raise PublishError(self.label, f"sops failed: {_sops_reason(done, self.recipients)}")
         return done.stdout
 
 
@@ -158,11 +158,15 @@ def _dump(manifest: dict[str, Any]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def _sops_reason(done: subprocess.CompletedProcess[bytes]) -> str:
-    """sops's last words, unless they might carry data (a long base64 run, a PEM)."""
+def _sops_reason(done: subprocess.CompletedProcess[bytes], recipients: tuple[str, ...]) -> str:
+    """sops's last words, unless they might carry data (a long base64 run, a PEM);
+    the recipients (public keys, often what sops complains about) may be quoted."""
     text = done.stderr.decode("utf-8", "replace")
     lines = [line for line in text.splitlines() if line.strip()]
     last = lines[-1] if lines else ""
-    if not last or "-----" in last or _BASE64_RUN.search(last):
+    probe = last
+    for recipient in recipients:
+        probe = probe.replace(recipient, "")
+    if not last or "-----" in probe or _BASE64_RUN.search(probe):
         return f"exit status {done.returncode}"
     return last[:200]
