@@ -81,7 +81,7 @@ def test_check_and_set_on_the_version_bfprov_wrote(
         vault_target.publish(make_bundle(), last_version="1")
     assert str(stale.value) == (
         f"{vault_target.label}: conflict: the secret changed since bfprov wrote version 1 "
-        "(version 2)"
+        "(now at version 2)"
     )
     with pytest.raises(PublishError, match="conflict: a secret bfprov did not write"):
         vault_target.publish(make_bundle(), last_version=None)

@@ -86,15 +86,31 @@ def _duration(value: Any) -> Any:
     return timedelta(**{unit: int(m[1])})
 
 
+def _matching(pattern: str, what: str) -> Any:
+    """A validator whose message quotes the value (pydantic's own pattern message does not)."""
+    rule = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not rule.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
 Url = Annotated[str, BeforeValidator(_url)]
 KvPath = Annotated[str, _template(r"[A-Za-z0-9_.@+=-]+(/[A-Za-z0-9_.@+=-]+)*", "a KV path")]
-Mount = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")]
+Mount = Annotated[str, _matching(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", "a mount path")]
 AwsName = Annotated[str, _template(r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager name")]
-Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")]
+Region = Annotated[str, _matching(r"[a-z]{2}(-[a-z]+)+-\d+", "an AWS region like eu-west-1")]
 # A DNS label; the name template is checked again once `{account}` is known.
-Namespace = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+Namespace = Annotated[
+    str, _matching(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", "a Kubernetes namespace")
+]
 K8sName = Annotated[str, _template(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", "a Kubernetes name")]
-AgeRecipient = Annotated[str, Field(pattern=r"^age1[02-9ac-hj-np-z]{58}$")]
+AgeRecipient = Annotated[
+    str, _matching(r"age1[02-9ac-hj-np-z]{58}", "an age recipient (age1 and 58 characters)")
+]
 Argv = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
 Duration = Annotated[
     timedelta,
@@ -154,7 +170,8 @@ class PublishEntry(BaseModel):
     def _one_key(cls, value: Any) -> Any:
         kinds = ("vault", "aws_secrets_manager", "kubernetes")
         if not isinstance(value, dict):
-            raise ValueError(f"{value!r} is not a mapping like {{vault: {{...}}}}")
+            # Not quoted: a value out of place could be a secret pasted in the wrong spot.
+            raise ValueError("each publish item is a mapping like {vault: {...}}")
         if len(value) != 1:
             keys = ", ".join(map(str, value)) or "none"
             raise ValueError(

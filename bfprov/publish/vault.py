@@ -116,7 +116,7 @@ class VaultTarget:
 
     def _conflict(self, cas: int) -> PublishError:
         meta = self._metadata()
-        now = f"version {meta.get('current_version')}" if meta else "no secret"
+        now = f"now at version {meta.get('current_version')}" if meta else "now gone"
         if cas == 0:
             return PublishError(
                 self.label, f"conflict: a secret bfprov did not write is there ({now})"
