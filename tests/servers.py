@@ -147,8 +147,8 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
     with pytest.MonkeyPatch.context() as patch:
         # Read when moto's recorder is made, at import; elsewhere it writes to the cwd.
         patch.setenv("MOTO_RECORDER_FILEPATH", str(recording))
-        from moto import moto_api
-        from moto.server import ThreadedMotoServer
+        moto_api = pytest.importorskip("moto.moto_api")
+        ThreadedMotoServer = pytest.importorskip("moto.server").ThreadedMotoServer
 
     ours = str(moto_api.recorder._location) == str(recording)
     port = free_port()
@@ -185,8 +185,7 @@ class AgeIdentity:
 
 @pytest.fixture(scope="session")
 def age_identity(tmp_path_factory: pytest.TempPathFactory) -> AgeIdentity:
-    from pyrage import x25519
-
+    x25519 = pytest.importorskip("pyrage").x25519
     identity = x25519.Identity.generate()
     key_file = tmp_path_factory.mktemp("age") / "keys.txt"
     key_file.write_text(f"{identity}\n")

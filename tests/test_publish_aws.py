@@ -7,7 +7,6 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
 from bfprov.publish import bundle as payload
@@ -26,6 +25,8 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+boto3 = pytest.importorskip("boto3")  # the [aws] extra
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def test_defaults() -> None:
 def test_the_configuration_is_frozen() -> None:
     hooks = HooksConfig()
     with pytest.raises(ValidationError):
-        hooks.timeout = timedelta(seconds=1)  # type: ignore[misc]
+        hooks.timeout = timedelta(seconds=1)
 
 
 @pytest.mark.parametrize(

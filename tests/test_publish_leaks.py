@@ -7,7 +7,6 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
 from bfprov.publish.base import PublishError, make_target
@@ -31,6 +30,8 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+
+boto3 = pytest.importorskip("boto3")  # the [aws] extra
 
 TOKEN_ENV = "BFPROV_TEST_LEAK_TOKEN"
 
