@@ -12,7 +12,7 @@ import pytest
 from bfprov import crypto
 from bfprov.models import Subject
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import PublishError, Target, make_target
+from bfprov.publish.base import Published, PublishError, Target, make_target
 from bfprov.publish.config import VaultConfig
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     Bao,
@@ -140,6 +140,41 @@ def test_observe_reads_metadata_only(
     with pytest.raises(PublishError, match="permission denied") as denied:
         narrow.publish(make_bundle(), last_version=published.version)
     assert token not in str(denied.value)
+
+
+def test_data_written_but_metadata_refused_names_the_version(
+    vault_target: Target,
+    openbao: Bao,
+    make_bundle: MakeBundle,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The version written is handed back, so the next publish is not a false conflict."""
+    root = client(openbao)
+    root.sys.create_or_update_policy(
+        name="data-only",
+        policy='path "secret/data/partial/*" { capabilities = ["create", "update"] }',
+    )
+    token = root.auth.token.create(policies=["data-only"], ttl="5m")["auth"]["client_token"]
+    monkeypatch.setenv(TOKEN_ENV, token)
+    config = VaultConfig(
+        address=openbao.address, token={"env": TOKEN_ENV}, path="partial/{account}"
+    )
+    with pytest.raises(PublishError) as exc:
+        make_target(config, "alice", tmp_path, timeout=5).publish(make_bundle(), last_version=None)
+    assert exc.value.written_version == "1"
+    assert exc.value.reason == (
+        "wrote version 1 but not its metadata: permission denied (check the token and its policy)"
+    )
+    monkeypatch.setenv(TOKEN_ENV, openbao.token)
+    target = make_target(config, "alice", tmp_path, timeout=5)
+    observed = target.observe()
+    assert observed is not None and (observed.fingerprint, observed.version) == (None, "1")
+    bundle = make_bundle()
+    assert target.publish(bundle, last_version=exc.value.written_version).version == "2"
+    assert target.observe() == Published(
+        bundle.fingerprint, bundle.not_after.replace(microsecond=0), "2"
+    )
 
 
 def test_stage_writes_nothing(vault_target: Target, make_bundle: MakeBundle) -> None:

@@ -40,11 +40,18 @@ class Published:
 
 
 class PublishError(BfprovError):
-    """A target failed: the message names the target and the reason, on one line."""
+    """A target failed: the message names the target and the reason, on one line.
 
-    def __init__(self, label: str, reason: str, *, sep: str = ": ") -> None:
+    `written_version` is set when the pair itself was written (as that version) but a
+    later step failed: it is then the version bfprov last wrote, to be recorded as such.
+    """
+
+    def __init__(
+        self, label: str, reason: str, *, sep: str = ": ", written_version: str | None = None
+    ) -> None:
         self.label = label
         self.reason = " ".join(reason.split())[:_MAX_REASON] or "failed"
+        self.written_version = written_version
         super().__init__(f"{label}{sep}{self.reason}")
 
 

@@ -93,12 +93,19 @@ class VaultTarget:
             raise self._error(exc) from None
         version = str(reply["data"]["version"])
         custom = payload.metadata(bundle) | {VERSION_KEY: version}
-        self._call(
-            self._kv.update_metadata,
-            path=self.path,
-            custom_metadata=custom,
-            mount_point=self.mount,
-        )
+        try:
+            self._kv.update_metadata(path=self.path, custom_metadata=custom, mount_point=self.mount)
+        except Exception as exc:
+            # The data is written: without this version on record, the next publish would
+            # take bfprov's own write for an out-of-band change.
+            error = self._error(exc)
+            if not isinstance(error, PublishError):
+                raise
+            raise PublishError(
+                self.label,
+                f"wrote version {version} but not its metadata: {error.reason}",
+                written_version=version,
+            ) from None
         return Published(bundle.fingerprint, bundle.not_after, version)
 
     def stage(self, bundle: Bundle) -> Published | None:
@@ -134,12 +141,6 @@ class VaultTarget:
             raise self._error(exc) from None
         data: dict[str, Any] = reply["data"]
         return data
-
-    def _call(self, method: Any, **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except Exception as exc:
-            raise self._error(exc) from None
 
     def _error(self, exc: Exception) -> Exception:
         """A PublishError for failures of the network or the server; anything else is a bug."""
