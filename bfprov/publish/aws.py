@@ -90,7 +90,6 @@ class AwsTarget:
         stages: dict[str, list[str]] = secret.get("VersionIdsToStages") or {}
         if fp not in stages:
             self._put(bundle, INCOMING)
-            stages[fp] = [INCOMING]
         current = _holding(secret, CURRENT)
         if current != fp:
             move: dict[str, str] = {"MoveToVersionId": fp}
