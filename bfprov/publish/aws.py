@@ -1,0 +1,206 @@
+"""AWS Secrets Manager, through boto3.
+
+The pair is a JSON `SecretString` holding the whole payload. Each version's id is the
+certificate's fingerprint (bfprov passes it as the ClientRequestToken, 64 hex digits), so
+the version stages alone say which pair is live (`AWSCURRENT`), previous (`AWSPREVIOUS`)
+and staged (`AWSPENDING`): observing reads `DescribeSecret`, never a value. The live
+fingerprint and expiry are also tags, for people and IAM conditions.
+
+Every change of the live pair goes through UpdateSecretVersionStage (a new pair is first
+written under a bfprov-only label): one code path for a new pair, a promotion of the
+staged one and a rollback to the previous one, with AWS moving AWSPREVIOUS itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from bfprov.publish import bundle as payload
+from bfprov.publish.base import Published, PublishError
+from bfprov.publish.config import render
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from bfprov.publish.bundle import Bundle
+    from bfprov.publish.config import AwsSecretsManagerConfig
+
+CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
+INCOMING = "bfprov-incoming"  # a new version's label until AWSCURRENT is moved to it
+TAG_FINGERPRINT = "bfprov:fingerprint"
+TAG_NOT_AFTER = "bfprov:not-after"
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+
+
+class AwsTarget:
+    """One account's secret in Secrets Manager."""
+
+    def __init__(
+        self, config: AwsSecretsManagerConfig, account: str, timeout: float, boto3: ModuleType
+    ) -> None:
+        from botocore.config import Config
+
+        self.name = render(config.name, account)
+        where = config.endpoint_url or config.region
+        self.label = f"aws_secrets_manager {where} {self.name}"
+        self._client = boto3.client(
+            "secretsmanager",
+            region_name=config.region,
+            endpoint_url=config.endpoint_url,
+            config=Config(
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                retries={"mode": "standard", "max_attempts": 2},
+            ),
+        )
+
+    def observe(self) -> Published | None:
+        """The AWSCURRENT version's fingerprint (its id) and expiry (a tag)."""
+        secret = self._describe()
+        if secret is None:
+            return None
+        current = _holding(secret, CURRENT)
+        if current is None:
+            return None
+        if not _FINGERPRINT.match(current):
+            return Published(fingerprint=None, not_after=None, version=current)
+        tags = {t["Key"]: t["Value"] for t in secret.get("Tags") or ()}
+        not_after = tags.get(TAG_NOT_AFTER) if tags.get(TAG_FINGERPRINT) == current else None
+        return Published(current, payload.parse_time(not_after), current)
+
+    def publish(self, bundle: Bundle, *, last_version: str | None) -> Published:
+        """Make the pair AWSCURRENT; the one before it becomes AWSPREVIOUS.
+
+        `last_version` is not used: Secrets Manager keeps every version, so nothing is
+        lost by moving AWSCURRENT, and the drift check is the planner's.
+        """
+        fp = bundle.fingerprint
+        secret = self._describe()
+        if secret is None:
+            self._call(
+                "CreateSecret",
+                Name=self.name,
+                ClientRequestToken=fp,
+                SecretString=_secret_string(bundle),
+                Tags=_tags(bundle),
+            )
+            return Published(fp, bundle.not_after, fp)
+        stages: dict[str, list[str]] = secret.get("VersionIdsToStages") or {}
+        if fp not in stages:
+            self._put(bundle, INCOMING)
+        current = _holding(secret, CURRENT)
+        if current != fp:
+            move: dict[str, str] = {"MoveToVersionId": fp}
+            if current is not None:
+                move["RemoveFromVersionId"] = current
+            self._call("UpdateSecretVersionStage", SecretId=self.name, VersionStage=CURRENT, **move)
+        # The live pair is no longer incoming nor pending (read back: a put of a version
+        # that already existed, deprecated, may not have attached INCOMING).
+        labels = _labels(self._describe(), fp)
+        for label in (INCOMING, PENDING):
+            if label in labels:
+                self._call(
+                    "UpdateSecretVersionStage",
+                    SecretId=self.name,
+                    VersionStage=label,
+                    RemoveFromVersionId=fp,
+                )
+        self._call("TagResource", SecretId=self.name, Tags=_tags(bundle))
+        return Published(fp, bundle.not_after, fp)
+
+    def stage(self, bundle: Bundle) -> Published | None:
+        """Write the pair as AWSPENDING, AWSCURRENT untouched; runbooks fetch its `.crt`.
+
+        Secrets Manager makes a secret's first version AWSCURRENT whatever its labels, so
+        when the secret does not exist yet nothing is written (a staged pair is never made
+        live) and None is returned; publishing the live pair comes first.
+        """
+        secret = self._describe()
+        if secret is None:
+            return None
+        fp = bundle.fingerprint
+        stages: dict[str, list[str]] = secret.get("VersionIdsToStages") or {}
+        if fp not in stages:
+            self._put(bundle, PENDING)
+        elif PENDING not in stages[fp]:
+            move: dict[str, str] = {"MoveToVersionId": fp}
+            if (pending := _holding(secret, PENDING)) is not None:
+                move["RemoveFromVersionId"] = pending
+            self._call("UpdateSecretVersionStage", SecretId=self.name, VersionStage=PENDING, **move)
+        return Published(fp, bundle.not_after, fp)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _describe(self) -> dict[str, Any] | None:
+        """The secret's description (no value), or None when there is no secret."""
+        try:
+            secret: dict[str, Any] = self._client.describe_secret(SecretId=self.name)
+        except self._client.exceptions.ResourceNotFoundException:
+            return None
+        except Exception as exc:
+            raise self._error(exc, "DescribeSecret") from None
+        if secret.get("DeletedDate"):
+            raise PublishError(
+                self.label, "the secret is scheduled for deletion; restore it or wait"
+            )
+        return secret
+
+    def _put(self, bundle: Bundle, label: str) -> None:
+        self._call(
+            "PutSecretValue",
+            SecretId=self.name,
+            ClientRequestToken=bundle.fingerprint,
+            SecretString=_secret_string(bundle),
+            VersionStages=[label],
+        )
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        method = getattr(self._client, re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower())
+        try:
+            return method(**kwargs)
+        except Exception as exc:
+            raise self._error(exc, operation) from None
+
+    def _error(self, exc: Exception, operation: str) -> Exception:
+        """A PublishError for failures of the network, credentials or the service."""
+        from botocore import exceptions as errors
+
+        if isinstance(exc, errors.ClientError):
+            error = exc.response.get("Error", {})
+            code, text = error.get("Code", "error"), error.get("Message", "")
+            return PublishError(self.label, f"{operation} refused: {code}: {text}")
+        if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError):
+            return PublishError(self.label, "no AWS credentials (boto3's chain found none)")
+        if isinstance(exc, errors.ConnectTimeoutError | errors.ReadTimeoutError):
+            return PublishError(self.label, "no answer in time")
+        if isinstance(exc, errors.EndpointConnectionError):
+            return PublishError(self.label, "unreachable: could not connect to the endpoint")
+        if isinstance(exc, errors.SSLError):
+            return PublishError(self.label, "TLS failed: the server certificate was not verified")
+        if isinstance(exc, errors.BotoCoreError):
+            return PublishError(self.label, f"{operation} failed: {type(exc).__name__}")
+        return exc
+
+
+def _holding(secret: dict[str, Any], label: str) -> str | None:
+    """The id of the version that carries `label`."""
+    stages: dict[str, list[str]] = secret.get("VersionIdsToStages") or {}
+    return next((vid for vid, labels in stages.items() if label in labels), None)
+
+
+def _labels(secret: dict[str, Any] | None, version: str) -> list[str]:
+    stages: dict[str, list[str]] = (secret or {}).get("VersionIdsToStages") or {}
+    return stages.get(version, [])
+
+
+def _secret_string(bundle: Bundle) -> str:
+    return json.dumps(payload.payload(bundle), sort_keys=True)
+
+
+def _tags(bundle: Bundle) -> list[dict[str, str]]:
+    return [
+        {"Key": TAG_FINGERPRINT, "Value": bundle.fingerprint},
+        {"Key": TAG_NOT_AFTER, "Value": bundle.not_after_text},
+    ]

@@ -1,0 +1,172 @@
+"""Kubernetes Secret manifests for GitOps (Flux, Argo CD), optionally SOPS-encrypted.
+
+`<dir>/<name>.yaml`, 0600, written atomically by the store's writer. With age
+recipients the plaintext manifest only ever exists in memory and on sops's stdin; the
+file is sops's output, whose `data` is encrypted and whose annotations stay readable,
+so observing never decrypts anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from bfprov.errors import BfprovError
+from bfprov.publish import bundle as payload
+from bfprov.publish.base import Published, PublishError
+from bfprov.publish.config import render
+from bfprov.store import write_file
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bfprov.publish.bundle import Bundle
+    from bfprov.publish.config import KubernetesConfig
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "bfprov"}
+FINGERPRINT = "bfprov.io/fingerprint"
+NOT_AFTER = "bfprov.io/not-after"
+MODE = 0o600
+MAX_MANIFEST = 1024 * 1024
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # a DNS subdomain
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
+
+
+class KubernetesTarget:
+    """One account's Secret manifest in a GitOps directory."""
+
+    def __init__(
+        self, config: KubernetesConfig, account: str, profile_dir: Path, timeout: float
+    ) -> None:
+        self.name = render(config.name, account)
+        self.namespace = config.namespace
+        self.path = profile_dir / config.dir / f"{self.name}.yaml"
+        self.label = f"kubernetes {self.path}"
+        self.recipients = tuple(config.sops_age_recipients or ())
+        self.timeout = timeout
+        if not _NAME.match(self.name):
+            raise PublishError(
+                self.label,
+                f"{self.name!r} (from {config.name!r}) is not a valid Kubernetes name: "
+                "lowercase letters, digits, '-' and '.'",
+            )
+
+    def observe(self) -> Published | None:
+        """The fingerprint and expiry in the manifest's annotations; None when no file."""
+        try:
+            with self.path.open("rb") as fh:
+                text = fh.read(MAX_MANIFEST)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise PublishError(self.label, f"cannot read: {exc.strerror}") from None
+        try:
+            manifest = YAML(typ="safe").load(text)
+            annotations = manifest["metadata"].get("annotations") or {}
+        except (YAMLError, TypeError, KeyError, AttributeError):
+            return Published(fingerprint=None, not_after=None)  # not a manifest bfprov wrote
+        fingerprint, not_after = annotations.get(FINGERPRINT), annotations.get(NOT_AFTER)
+        if not isinstance(fingerprint, str):
+            return Published(fingerprint=None, not_after=None)
+        return Published(fingerprint, payload.parse_time(not_after))
+
+    def publish(self, bundle: Bundle, *, last_version: str | None) -> Published:
+        """Write the manifest (encrypted first when there are recipients)."""
+        text = _dump(self.manifest(bundle))
+        if self.recipients:
+            text = self._encrypt(text)
+        try:
+            write_file(self.path, text, MODE, overwrite=True)
+        except BfprovError as exc:
+            raise PublishError(self.label, str(exc)) from None
+        return Published(bundle.fingerprint, bundle.not_after)
+
+    def stage(self, bundle: Bundle) -> Published | None:
+        """A manifest holds the live pair only: a staged pair is not written."""
+        return None
+
+    def manifest(self, bundle: Bundle) -> dict[str, Any]:
+        """The Secret, as a value: `kubernetes.io/tls`, the payload's data base64-encoded."""
+        data = {
+            key: base64.b64encode(value.encode("ascii")).decode("ascii")
+            for key, value in payload.data(bundle).items()
+            if key != payload.P12
+        }
+        if bundle.p12 is not None:
+            data[payload.P12] = base64.b64encode(bundle.p12).decode("ascii")
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": dict(MANAGED_BY),
+                "annotations": {
+                    FINGERPRINT: bundle.fingerprint,
+                    NOT_AFTER: bundle.not_after_text,
+                    "bfprov.io/account": bundle.account,
+                    "bfprov.io/jurisdiction": bundle.jurisdiction,
+                },
+            },
+            "data": data,
+        }
+
+    def _encrypt(self, plaintext: bytes) -> bytes:
+        """sops's encryption of `plaintext`, through pipes: no plaintext file, ever."""
+        argv = [
+            "sops",
+            "--encrypt",
+            "--age",
+            ",".join(self.recipients),
+            "--encrypted-regex",
+            "^(data|stringData)$",
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            "/dev/stdin",
+        ]
+        try:
+            done = subprocess.run(
+                argv, input=plaintext, capture_output=True, timeout=self.timeout, check=False
+            )
+        except FileNotFoundError:
+            raise PublishError(
+                self.label, "needs the sops command on PATH (https://getsops.io)"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise PublishError(
+                self.label, f"sops did not finish within {self.timeout:g}s"
+            ) from None
+        if done.returncode != 0 or not done.stdout:
+            raise PublishError(self.label, f"sops failed: {_sops_reason(done, self.recipients)}")
+        return done.stdout
+
+
+def _dump(manifest: dict[str, Any]) -> bytes:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    out = io.StringIO()
+    yaml.dump(manifest, out)
+    return out.getvalue().encode("utf-8")
+
+
+def _sops_reason(done: subprocess.CompletedProcess[bytes], recipients: tuple[str, ...]) -> str:
+    """sops's last words, unless they might carry data (a long base64 run, a PEM);
+    the recipients (public keys, often what sops complains about) may be quoted."""
+    text = done.stderr.decode("utf-8", "replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    probe = last
+    for recipient in recipients:
+        probe = probe.replace(recipient, "")
+    if not last or "-----" in probe or _BASE64_RUN.search(probe):
+        return f"exit status {done.returncode}"
+    return last[:200]

@@ -1,0 +1,181 @@
+"""HashiCorp Vault / OpenBao, KV version 2, through hvac.
+
+The key material is the secret's data at `<mount>/data/<path>`; the description (SPEC's
+metadata, plus the data version it describes) is the secret's `custom_metadata`, so
+observing reads `<mount>/metadata/<path>` and never the data. Writes use check-and-set
+on the version bfprov last wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from bfprov.errors import BfprovError
+from bfprov.publish import bundle as payload
+from bfprov.publish.base import Published, PublishError
+from bfprov.publish.config import render
+from bfprov.secret import reveal
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import ModuleType
+
+    from bfprov.publish.bundle import Bundle
+    from bfprov.publish.config import VaultConfig
+
+# The custom_metadata key naming the data version the rest of the metadata describes: a
+# `kv put` made out of band leaves custom_metadata alone, so without it the change
+# would go unseen.
+VERSION_KEY = "version"
+
+
+class VaultTarget:
+    """One account's secret in a KV v2 mount."""
+
+    def __init__(
+        self, config: VaultConfig, account: str, profile_dir: Path, timeout: float, hvac: ModuleType
+    ) -> None:
+        self.mount = config.mount
+        self.path = render(config.path, account)
+        self.label = f"vault {config.address} {self.mount}/{self.path}"
+        self._hvac = hvac
+        verify: bool | str = True  # the server certificate is always verified
+        if config.ca_bundle is not None:
+            bundle_path = profile_dir / config.ca_bundle
+            if not bundle_path.is_file():
+                raise PublishError(self.label, f"ca_bundle {bundle_path} is not a file")
+            verify = str(bundle_path)
+        try:
+            token = reveal(config.token, profile_dir, f"{account}: publish vault token")
+        except BfprovError as exc:
+            raise PublishError(self.label, str(exc)) from None
+        self._client = hvac.Client(
+            url=config.address,
+            token=token.get_secret_value(),
+            verify=verify,
+            timeout=timeout,
+        )
+        self._kv = self._client.secrets.kv.v2
+
+    def observe(self) -> Published | None:
+        """The live version's fingerprint and expiry, from the metadata endpoint only."""
+        meta = self._metadata()
+        if meta is None:
+            return None
+        current = int(meta.get("current_version") or 0)
+        version = (meta.get("versions") or {}).get(str(current)) or {}
+        if current == 0 or version.get("deletion_time") or version.get("destroyed"):
+            return None  # deleted (or destroyed) out of band: nothing live there
+        custom = meta.get("custom_metadata") or {}
+        if custom.get(VERSION_KEY) != str(current):
+            return Published(fingerprint=None, not_after=None, version=str(current))
+        return Published(
+            fingerprint=custom.get(payload.FINGERPRINT),
+            not_after=payload.parse_time(custom.get(payload.NOT_AFTER)),
+            version=str(current),
+        )
+
+    def publish(self, bundle: Bundle, *, last_version: str | None) -> Published:
+        """Write the pair as a new version, check-and-set on `last_version` (0: create)."""
+        cas = self._cas(last_version)
+        try:
+            reply = self._kv.create_or_update_secret(
+                path=self.path, secret=payload.data(bundle), cas=cas, mount_point=self.mount
+            )
+        except self._hvac.exceptions.InvalidRequest as exc:
+            if "check-and-set" not in str(exc):
+                raise self._error(exc) from None
+            raise self._conflict(cas) from None
+        except Exception as exc:
+            raise self._error(exc) from None
+        version = str(reply["data"]["version"])
+        custom = payload.metadata(bundle) | {VERSION_KEY: version}
+        try:
+            self._kv.update_metadata(path=self.path, custom_metadata=custom, mount_point=self.mount)
+        except Exception as exc:
+            # The data is written: without this version on record, the next publish would
+            # take bfprov's own write for an out-of-band change.
+            error = self._error(exc)
+            if not isinstance(error, PublishError):
+                raise
+            raise PublishError(
+                self.label,
+                f"wrote version {version} but not its metadata: {error.reason}",
+                written_version=version,
+            ) from None
+        return Published(bundle.fingerprint, bundle.not_after, version)
+
+    def stage(self, bundle: Bundle) -> Published | None:
+        """KV v2 has no notion of a pending version: a staged pair is not published."""
+        return None
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _cas(self, last_version: str | None) -> int:
+        if last_version is None:
+            return 0
+        if not last_version.isdigit():
+            raise PublishError(self.label, f"recorded version {last_version!r} is not a number")
+        return int(last_version)
+
+    def _conflict(self, cas: int) -> PublishError:
+        meta = self._metadata()
+        now = f"now at version {meta.get('current_version')}" if meta else "now gone"
+        if cas == 0:
+            return PublishError(
+                self.label, f"conflict: a secret bfprov did not write is there ({now})"
+            )
+        return PublishError(
+            self.label, f"conflict: the secret changed since bfprov wrote version {cas} ({now})"
+        )
+
+    def _metadata(self) -> dict[str, Any] | None:
+        try:
+            reply = self._kv.read_secret_metadata(path=self.path, mount_point=self.mount)
+        except self._hvac.exceptions.InvalidPath:
+            return None
+        except Exception as exc:
+            raise self._error(exc) from None
+        data: dict[str, Any] = reply["data"]
+        return data
+
+    def _error(self, exc: Exception) -> Exception:
+        """A PublishError for failures of the network or the server; anything else is a bug."""
+        reason = _reason(exc, self._hvac)
+        return PublishError(self.label, reason) if reason is not None else exc
+
+
+def _reason(exc: Exception, hvac: ModuleType) -> str | None:
+    errors = hvac.exceptions
+    if isinstance(exc, errors.Forbidden):
+        return "permission denied (check the token and its policy)"
+    if isinstance(exc, errors.InvalidPath):
+        return f"no such path (is {_first_line(exc)!r} a KV version 2 mount?)"
+    if isinstance(exc, errors.VaultError):
+        return f"refused: {_first_line(exc)}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS failed: {_tls_reason(str(exc))}"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "no answer in time"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return f"unreachable: {_errno_reason(str(exc))}"
+    if isinstance(exc, requests.exceptions.RequestException):
+        return f"request failed: {type(exc).__name__}"
+    return None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _tls_reason(text: str) -> str:
+    m = re.search(r"\[SSL[^\]]*\] ([^(')\"]+)", text)
+    return m[1].strip() if m else "the server certificate could not be verified"
+
+
+def _errno_reason(text: str) -> str:
+    m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    return m[1].strip().lower() if m else "connection failed"
