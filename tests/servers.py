@@ -28,7 +28,7 @@ import pytest
 import requests
 
 from bfprov import crypto
-from bfprov.models import Subject
+from bfprov.desired.models import Subject
 from bfprov.publish.bundle import Bundle
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 
-from bfprov.models import SecretRef
+from bfprov.desired.models import SecretRef
 from bfprov.publish.config import (
     AwsSecretsManagerConfig,
     HooksConfig,

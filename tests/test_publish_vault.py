@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bfprov import crypto
-from bfprov.models import Subject
+from bfprov.desired.models import Subject
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError, Target, make_target
 from bfprov.publish.config import VaultConfig

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from bfprov.models import SecretRef
+from bfprov.desired.models import SecretRef
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 PLACEHOLDER = "{account}"

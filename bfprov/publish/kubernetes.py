@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from bfprov.apply.files import write_file
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError
 from bfprov.publish.config import render
-from bfprov.store import write_file
 
 if TYPE_CHECKING:
     from pathlib import Path

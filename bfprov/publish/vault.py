@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from bfprov.desired.secret import reveal
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError
 from bfprov.publish.config import render
-from bfprov.secret import reveal
 
 if TYPE_CHECKING:
     from pathlib import Path
