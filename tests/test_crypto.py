@@ -284,23 +284,7 @@ def _good_extensions() -> list[tuple[x509.ExtensionType, bool]]:
 
 
 def _key_usage(**flags: bool) -> x509.KeyUsage:
-    values = dict.fromkeys(
-        (
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        ),
-        False,
-    )
-    values.update(digital_signature=True, key_encipherment=True)
-    values.update(flags)
-    return x509.KeyUsage(**values)
+    return crypto.key_usage(**{"digital_signature": True, "key_encipherment": True, **flags})
 
 
 def _replace(
@@ -787,3 +771,13 @@ def test_a_flipped_signature_byte_is_caught(rsa_key_2048: rsa.RSAPrivateKey) -> 
     facts = crypto.inspect_certificate(tampered)
     assert facts.spki_sha256 == crypto.inspect_certificate(pem).spki_sha256
     assert not facts.self_signature_valid
+
+
+def test_key_usage_sets_only_the_flags_asked_for() -> None:
+    usage = crypto.key_usage(key_cert_sign=True, crl_sign=True)
+    assert (usage.key_cert_sign, usage.crl_sign) == (True, True)
+    assert not any(
+        getattr(usage, flag)
+        for flag in ("digital_signature", "content_commitment", "key_encipherment",
+                     "data_encipherment", "key_agreement")
+    )  # fmt: skip
