@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from bfprov.observed.facts import RecordedFacts
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -188,7 +190,7 @@ class AccountWriter:
         self.close()
 
     # -- files --------------------------------------------------------------------------
-    def write(self, rel: str, data: bytes, mode: int, facts: dict[str, Any] | None = None) -> None:
+    def write(self, rel: str, data: bytes, mode: int, facts: RecordedFacts | None = None) -> None:
         """Atomically replace `rel` with `data`, with exactly `mode`."""
         import hashlib
 
@@ -230,10 +232,10 @@ class AccountWriter:
         # made durable by one directory fsync per directory at close(), not one per file.
         if not cache:
             self._dirty.add(dfd)
-        self._remember(rel, hashlib.sha256(data).hexdigest(), facts or {})
+        self._remember(rel, hashlib.sha256(data).hexdigest(), facts)
         self._written.add(rel)
 
-    def _remember(self, rel: str, sha: str, facts: dict[str, Any]) -> None:
+    def _remember(self, rel: str, sha: str, facts: RecordedFacts | None) -> None:
         dfd, leaf = self._split(rel)
         st = os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
         self.files[rel] = FileRecord.of(st, sha, facts)
@@ -371,7 +373,7 @@ class AccountWriter:
             except FileNotFoundError:
                 continue
             if stat.S_ISREG(st.st_mode):
-                entry = FileRecord.of(st, state.sha256, dict(state.facts))
+                entry = FileRecord.of(st, state.sha256, state.facts)
                 if self._same(state, entry):  # not touched since it was observed
                     self.files[state.path] = entry
 
@@ -390,7 +392,7 @@ class AccountWriter:
         The login check on disk is kept unless a new one was set: a verify may have
         recorded one since this writer's record was observed.
         """
-        from bfprov.observed.observe import read_record
+        from bfprov.observed.records import read_record
 
         self.files = {
             rel: rec for rel, rec in self.files.items() if rel in self._written or self.exists(rel)

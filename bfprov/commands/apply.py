@@ -16,7 +16,7 @@ from bfprov.commands.verify import Check, credentials, record, run_checks, show
 from bfprov.desired.models import Output
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
-from bfprov.plan.planner import Action, NewPair, Promote, WriteDerived
+from bfprov.plan.model import Action, NewPair, Promote, WriteDerived
 from bfprov.plan.snapshot import load, saved_plan, snapshot
 from bfprov.views.plan import plan_text
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from bfprov.desired.models import Target
-    from bfprov.plan.planner import Change
+    from bfprov.plan.model import Change
     from bfprov.plan.snapshot import Snapshot
     from bfprov.settings import Settings
 
@@ -90,7 +90,7 @@ def apply(
 
 def _live_checks(outcomes: list[Outcome], targets: dict[str, Target]) -> list[Check]:
     """Live pairs worth a login after this apply: those that need no upload first."""
-    from bfprov.observed.observe import observe_account
+    from bfprov.observed.account import observe_account
 
     checks = []
     for o in outcomes:

@@ -12,7 +12,7 @@ from bfprov.apply.store import apply_lock
 from bfprov.commands.verify import Check, record, run_checks, show
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
-from bfprov.plan.planner import Promote, RemoveLeftovers
+from bfprov.plan.model import Promote, RemoveLeftovers
 from bfprov.plan.snapshot import load, snapshot
 
 if TYPE_CHECKING:

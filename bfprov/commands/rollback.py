@@ -10,8 +10,9 @@ from bfprov.apply.executor import Inputs, execute
 from bfprov.apply.store import apply_lock
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
-from bfprov.observed.observe import archived_generations, observe_account
-from bfprov.plan.planner import Action, Change, Restore
+from bfprov.observed.account import observe_account
+from bfprov.observed.observe import archived_generations
+from bfprov.plan.model import Action, Change, Restore
 from bfprov.plan.snapshot import load, render_cnfs
 
 if TYPE_CHECKING:

@@ -17,7 +17,8 @@ from rich.text import Text
 
 from bfprov import console
 from bfprov.errors import BfprovError
-from bfprov.plan.planner import Action, renewal_window
+from bfprov.plan.model import Action
+from bfprov.plan.renewal import renewal_window
 from bfprov.plan.snapshot import dump_json, load, snapshot
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from bfprov.desired.models import Target
-    from bfprov.observed.observe import ObservedAccount
+    from bfprov.observed.account import ObservedAccount
     from bfprov.plan.snapshot import Snapshot
     from bfprov.settings import Settings
 
