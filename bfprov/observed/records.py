@@ -139,13 +139,17 @@ def decode_facts(raw: Mapping[str, object]) -> RecordedFacts:
 
 
 def _decode_entry(raw: Mapping[str, object]) -> FileRecord:
-    facts = raw["facts"]
+    size, mtime_ns, ctime_ns, ino = raw["size"], raw["mtime_ns"], raw["ctime_ns"], raw["ino"]
+    sha256, facts = raw["sha256"], raw["facts"]
+    # Checked inline, not through _int(): this runs for every file of every account.
+    if not (type(size) is type(mtime_ns) is type(ctime_ns) is type(ino) is int):
+        raise TypeError("a file entry's stat signature is made of integers")
     return FileRecord(
-        size=_int(raw["size"]),
-        mtime_ns=_int(raw["mtime_ns"]),
-        ctime_ns=_int(raw["ctime_ns"]),
-        ino=_int(raw["ino"]),
-        sha256=_str(raw["sha256"]),
+        size=size,
+        mtime_ns=mtime_ns,
+        ctime_ns=ctime_ns,
+        ino=ino,
+        sha256=_str(sha256),
         facts=None if facts is None else decode_facts(_mapping(facts)),
     )
 
