@@ -631,20 +631,20 @@ def test_a_record_write_killed_midway_leaves_no_temporary_file(
 def test_after_a_killed_promotion_records_are_trusted_again(
     tmp_path: Path, bases: Bases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bfprov.observed import observe
+    from bfprov.observed import files
 
     fleet = bases(STEP_SCENARIOS["promotion"], ["solo"], tmp_path / "fleet")
     # Killed once the promotion is done, just before its record lands.
     assert run_killed(fleet, ("promote", "solo", "--no-verify"), _before_record_rename)
     converge(fleet, promote=True, pending_ok=False)
     inspected: list[str] = []
-    real = observe._inspect
+    real = files._inspect
 
-    def spy(kind: str, data: bytes) -> dict[str, Any]:
+    def spy(kind: str, data: bytes) -> object:
         inspected.append(kind)
         return real(kind, data)
 
-    monkeypatch.setattr(observe, "_inspect", spy)
+    monkeypatch.setattr(files, "_inspect", spy)
     assert fleet.actions() == {}
     assert inspected == [], f"files parsed again on a no-op plan: {inspected}"
 

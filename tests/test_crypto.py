@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
-from pydantic import TypeAdapter
 
 from bfprov import crypto
 from bfprov.crypto import InvalidMaterial
@@ -284,23 +283,7 @@ def _good_extensions() -> list[tuple[x509.ExtensionType, bool]]:
 
 
 def _key_usage(**flags: bool) -> x509.KeyUsage:
-    values = dict.fromkeys(
-        (
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        ),
-        False,
-    )
-    values.update(digital_signature=True, key_encipherment=True)
-    values.update(flags)
-    return x509.KeyUsage(**values)
+    return crypto.key_usage(**{"digital_signature": True, "key_encipherment": True, **flags})
 
 
 def _replace(
@@ -447,16 +430,38 @@ def test_invalid_material_is_a_bfprov_error() -> None:
 def test_facts_survive_a_json_round_trip(
     cert_pem: bytes, key_pem_2048: bytes, rsa_key_2048: rsa.RSAPrivateKey
 ) -> None:
-    # bfprov's records keep facts as JSON (pydantic TypeAdapter) and read them back.
+    # bfprov's records keep facts as tagged JSON and read them back.
+    from bfprov.observed.facts import P12Facts, PemFacts
+    from bfprov.observed.records import decode_facts, encode_facts
+
     csr_pem = crypto.certificate_signing_request(rsa_key_2048, SUBJECT)
+    cert = crypto.inspect_certificate(cert_pem)
     for facts in (
-        crypto.inspect_certificate(cert_pem),
+        cert,
         crypto.inspect_key(key_pem_2048),
         crypto.inspect_csr(csr_pem),
+        PemFacts(cert.fingerprint_sha256, cert.spki_sha256),
+        P12Facts(cert.fingerprint_sha256, "legacy"),
     ):
-        adapter = TypeAdapter(type(facts))
-        dumped = json.loads(json.dumps(adapter.dump_python(facts, mode="json")))
-        assert adapter.validate_python(dumped) == facts
+        dumped = json.loads(json.dumps(encode_facts(facts)))
+        assert decode_facts(dumped) == facts
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"kind": "rsa"},  # no such kind
+        {"kind": "cert"},  # fields missing
+        {"kind": "key", "algorithm": "rsa", "bits": "2048", "spki_sha256": "a", "encoding": "x"},
+        {"kind": "p12", "fingerprint_sha256": "f", "profile": "ancient"},
+        {"kind": "csr", "spki_sha256": "a", "subject": [["cn"]], "signature_valid": True},
+    ],
+)
+def test_facts_that_do_not_decode_raise(damage: dict[str, object]) -> None:
+    from bfprov.observed.records import decode_facts
+
+    with pytest.raises((KeyError, TypeError, ValueError)):
+        decode_facts(damage)
 
 
 # --- the CSR ---------------------------------------------------------------------------
@@ -787,3 +792,13 @@ def test_a_flipped_signature_byte_is_caught(rsa_key_2048: rsa.RSAPrivateKey) -> 
     facts = crypto.inspect_certificate(tampered)
     assert facts.spki_sha256 == crypto.inspect_certificate(pem).spki_sha256
     assert not facts.self_signature_valid
+
+
+def test_key_usage_sets_only_the_flags_asked_for() -> None:
+    usage = crypto.key_usage(key_cert_sign=True, crl_sign=True)
+    assert (usage.key_cert_sign, usage.crl_sign) == (True, True)
+    assert not any(
+        getattr(usage, flag)
+        for flag in ("digital_signature", "content_commitment", "key_encipherment",
+                     "data_encipherment", "key_agreement")
+    )  # fmt: skip

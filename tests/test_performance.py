@@ -137,6 +137,50 @@ def test_a_damaged_record_only_costs_a_deeper_look(
         assert _plan(fleet, capsys)["changes"] == [], damage
 
 
+@pytest.mark.parametrize("form", ["current", "version 1", "untagged facts"])
+def test_a_record_of_another_format_is_not_trusted(
+    form: str, fleet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+
+    account = fleet.parent / "certs" / "alice"
+    path = account / ".bfprov" / "record.json"
+    record = json.loads(path.read_bytes())
+    assert record["version"] == 2
+    assert record["files"]["client-2048.pem"]["facts"]["kind"] == "pem"
+    # The pem now holds the certificate alone, and the record vouches for these bytes.
+    pem = account / "client-2048.pem"
+    pem.write_bytes((account / "client-2048.crt").read_bytes())
+    st = pem.stat()
+    record["files"]["client-2048.pem"].update(
+        size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, ino=st.st_ino,
+        sha256=hashlib.sha256(pem.read_bytes()).hexdigest(),
+    )  # fmt: skip
+    if form == "version 1":
+        record["version"] = 1
+    elif form == "untagged facts":
+        for entry in record["files"].values():
+            if entry["facts"]:
+                del entry["facts"]["kind"]
+    path.write_text(json.dumps(record))
+    changes = _plan(fleet, capsys)["changes"]
+    if form == "current":  # bfprov's own record, intact: trusted (the cache at work)
+        assert changes == []
+    else:  # ignored: every file is looked at afresh, and the tampering is found
+        assert isinstance(changes, list) and len(changes) == 1
+        assert any("client-2048.pem" in reason for reason in changes[0]["reasons"])
+
+
+def test_a_record_of_another_version_keeps_its_login_check_only() -> None:
+    from bfprov.observed.records import parse_record
+
+    check = {"at": "2026-01-02T03:04:05+00:00", "live": {"loginStatus": "SUCCESS"}}
+    files = {"client-2048.key": {"size": 1, "mtime_ns": 1, "ctime_ns": 1, "ino": 1,
+                                 "sha256": "s", "facts": {"algorithm": "rsa"}}}  # fmt: skip
+    record = parse_record(json.dumps({"version": 1, "files": files, "last_check": check}).encode())
+    assert record.files == {} and record.last_check == check
+
+
 def test_outputs_are_synced_before_their_rename_and_the_record_is_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 
-from bfprov.crypto import CertFacts, KeyFacts
+from bfprov.crypto import CertFacts, CsrFacts, KeyFacts
 from bfprov.desired.models import Account, Desired, Output, Target
-from bfprov.observed.observe import FileState, Observed, ObservedAccount, Pair
-from bfprov.plan.planner import (
+from bfprov.observed.account import ObservedAccount, Pair
+from bfprov.observed.facts import FileFacts, P12Facts, PemFacts, Unreadable
+from bfprov.observed.files import FileState
+from bfprov.observed.observe import Observed
+from bfprov.plan.model import (
     Action,
     ArchiveFiles,
     FixModes,
@@ -20,9 +23,8 @@ from bfprov.plan.planner import (
     Promote,
     RemoveLeftovers,
     WriteDerived,
-    plan,
-    plan_account,
 )
+from bfprov.plan.planner import plan, plan_account
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 CNF_SHA = "c" * 64
@@ -76,10 +78,8 @@ def cert_facts(
     )
 
 
-def fs(
-    path: str, mode: int = 0o600, facts: dict[str, Any] | None = None, sha: str = "s"
-) -> FileState:
-    return FileState(path, True, mode, 1, 1, 1, 1, sha, facts or {})
+def fs(path: str, mode: int = 0o600, facts: FileFacts | None = None, sha: str = "s") -> FileState:
+    return FileState(path, True, mode, 1, 1, 1, 1, sha, facts)
 
 
 def pair(
@@ -105,17 +105,9 @@ EMPTY = Pair(None, None, None)
 def good_derived(cf: CertFacts | None = None, spki: str = "K1") -> dict[str, FileState]:
     cf = cf or cert_facts(spki)
     return {
-        "pem": fs("client-2048.pem", facts={"cert": cf.fingerprint_sha256, "spki": spki}),
-        "p12": fs("client-2048.p12", facts={"cert": cf.fingerprint_sha256, "profile": "modern"}),
-        "csr": fs(
-            "client-2048.csr",
-            0o644,
-            facts={
-                "spki_sha256": spki,
-                "subject": [list(p) for p in cf.subject],
-                "signature_valid": True,
-            },
-        ),
+        "pem": fs("client-2048.pem", facts=PemFacts(cf.fingerprint_sha256, spki)),
+        "p12": fs("client-2048.p12", facts=P12Facts(cf.fingerprint_sha256, "modern")),
+        "csr": fs("client-2048.csr", 0o644, facts=CsrFacts(spki, cf.subject, True)),
         "cnf": fs("openssl.cnf", 0o644, sha=CNF_SHA),
     }
 
@@ -188,7 +180,7 @@ CASES: list[tuple[str, ObservedAccount, Account | None, Action, bool, str]] = [
         healthy(
             derived={
                 **good_derived(),
-                "pem": fs("client-2048.pem", facts={"cert": "F0", "spki": "K0"}),
+                "pem": fs("client-2048.pem", facts=PemFacts("F0", "K0")),
             }
         ),
         None,
@@ -209,7 +201,7 @@ CASES: list[tuple[str, ObservedAccount, Account | None, Action, bool, str]] = [
         healthy(
             derived={
                 **good_derived(),
-                "p12": fs("client-2048.p12", facts={"cert": "F1", "profile": "legacy"}),
+                "p12": fs("client-2048.p12", facts=P12Facts("F1", "legacy")),
             }
         ),
         None,
@@ -222,15 +214,7 @@ CASES: list[tuple[str, ObservedAccount, Account | None, Action, bool, str]] = [
         healthy(
             derived={
                 **good_derived(),
-                "csr": fs(
-                    "client-2048.csr",
-                    0o644,
-                    facts={
-                        "spki_sha256": "K9",
-                        "subject": [list(p) for p in SUBJECT],
-                        "signature_valid": True,
-                    },
-                ),
+                "csr": fs("client-2048.csr", 0o644, facts=CsrFacts("K9", SUBJECT, True)),
             }
         ),
         None,
@@ -359,7 +343,7 @@ CASES: list[tuple[str, ObservedAccount, Account | None, Action, bool, str]] = [
         healthy(
             live=replace(
                 pair(kf=None, cf=cert_facts()),
-                key=fs("client-2048.key", facts={"problem": "not a private key"}),
+                key=fs("client-2048.key", facts=Unreadable("not a private key")),
             )
         ),
         None,
@@ -590,7 +574,7 @@ def test_a_certificate_issued_by_someone_else_is_rotated() -> None:
 
 
 def test_renew_jitter_is_fixed_per_account_and_bounded() -> None:
-    from bfprov.plan.planner import jitter_offset, renewal_window
+    from bfprov.plan.renewal import jitter_offset, renewal_window
 
     accounts = [
         account(
@@ -607,7 +591,7 @@ def test_renew_jitter_is_fixed_per_account_and_bounded() -> None:
 
 
 def test_renew_jitter_moves_the_renewal_earlier() -> None:
-    from bfprov.plan.planner import jitter_offset
+    from bfprov.plan.renewal import jitter_offset
 
     acc = account(validity={"days": 365, "renew_before": "30d", "renew_jitter": "20d"})
     offset = jitter_offset(acc)

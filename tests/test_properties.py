@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -528,11 +529,24 @@ def cert_key_of(crt_pem: bytes) -> Any:
 
 
 def pair_matches(directory: Path) -> bool:
+    """A usable pair: the certificate is the key's, and its self-signature verifies.
+
+    Numbers alone are not enough: a flipped bit can leave the public numbers as they were
+    while the certificate's encoding, and so its signature, is broken; bfprov then keeps
+    the derived files of the last sound pair and stages a new one.
+    """
     key, crt = directory / f"{STEM}.key", directory / f"{STEM}.crt"
     if not (key.is_file() and crt.is_file()):
         return False
     public = public_key_of(key.read_bytes())
-    return public is not None and public == cert_key_of(crt.read_bytes())
+    if public is None or public != cert_key_of(crt.read_bytes()):
+        return False
+    cert = x509.load_pem_x509_certificate(crt.read_bytes())
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def mode(path: Path) -> int:

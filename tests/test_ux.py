@@ -69,7 +69,7 @@ def test_plan_markdown_is_a_pull_request_comment(
 
 
 def test_markdown_escapes_table_breakers() -> None:
-    from bfprov.plan.planner import Action, Change, Plan
+    from bfprov.plan.model import Action, Change, Plan
     from bfprov.views.plan import plan_markdown
 
     plan = Plan(changes=(Change("a", Action.UPDATE, ("x | y", "back\\slash"), False),), noop=())

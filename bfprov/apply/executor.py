@@ -13,8 +13,9 @@ from bfprov import crypto
 from bfprov.apply.store import AccountWriter
 from bfprov.desired.models import Output
 from bfprov.layout import CNF_NAME, MODES, STAGED
-from bfprov.observed.observe import dump_facts, read_bytes
-from bfprov.plan.planner import (
+from bfprov.observed.facts import P12Facts, PemFacts
+from bfprov.observed.files import read_bytes
+from bfprov.plan.model import (
     ArchiveFiles,
     Change,
     FixModes,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from bfprov.desired.models import Account, Target
-    from bfprov.observed.observe import ObservedAccount
+    from bfprov.observed.account import ObservedAccount
 
 
 @dataclass
@@ -113,10 +114,10 @@ def _new_pair(w: AccountWriter, inputs: Inputs, step: NewPair, outcome: Outcome)
     )
     prefix = f"{STAGED}/" if step.staged else ""
     if not step.reuse_key:
-        w.write(f"{prefix}{stem}.key", key_pem, MODES["key"], dump_facts(crypto.key_facts_of(key)))
+        w.write(f"{prefix}{stem}.key", key_pem, MODES["key"], crypto.key_facts_of(key))
     # The key goes first: until the certificate lands there is a key without a
     # certificate, never a certificate that does not match its key.
-    w.write(f"{prefix}{stem}.crt", crt_pem, MODES["crt"], dump_facts(cert))
+    w.write(f"{prefix}{stem}.crt", crt_pem, MODES["crt"], cert)
     outcome.written += [f"{prefix}{stem}.key", f"{prefix}{stem}.crt"]
     outcome.fingerprint = cert.fingerprint_sha256
     if step.staged:
@@ -159,20 +160,20 @@ def _write_derived(
     for output in outputs:
         if output is Output.PEM:
             data = crypto.combined_pem(crt_pem, key_pem)
-            facts = {"cert": cert.fingerprint_sha256, "spki": cert.spki_sha256}
+            facts = PemFacts(cert.fingerprint_sha256, cert.spki_sha256)
             w.write(f"{stem}.pem", data, MODES["pem"], facts)
             outcome.written.append(f"{stem}.pem")
         elif output is Output.P12:
             assert key is not None and inputs.p12_password is not None
             password = inputs.p12_password.get_secret_value().encode()
             data = crypto.pkcs12(key, crt_pem, password, account.p12.profile, account.name.encode())
-            facts = {"cert": cert.fingerprint_sha256, "profile": account.p12.profile}
-            w.write(f"{stem}.p12", data, MODES["p12"], facts)
+            p12 = P12Facts(cert.fingerprint_sha256, account.p12.profile)
+            w.write(f"{stem}.p12", data, MODES["p12"], p12)
             outcome.written.append(f"{stem}.p12")
         elif output is Output.CSR:
             assert key is not None
             data = crypto.csr_for_certificate(key, crt_pem)
-            w.write(f"{stem}.csr", data, MODES["csr"], dump_facts(crypto.inspect_csr(data)))
+            w.write(f"{stem}.csr", data, MODES["csr"], crypto.inspect_csr(data))
             outcome.written.append(f"{stem}.csr")
         elif output is Output.CNF:
             assert inputs.cnf_text is not None

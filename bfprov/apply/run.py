@@ -19,7 +19,7 @@ from bfprov.apply.executor import Inputs, Outcome, execute
 from bfprov.apply.files import archive_orphan
 from bfprov.desired.models import Output
 from bfprov.desired.secret import p12_password
-from bfprov.plan.planner import ArchiveOrphan, NewPair, Promote, WriteDerived
+from bfprov.plan.model import ArchiveOrphan, NewPair, Promote, WriteDerived
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from bfprov.desired.models import Target
-    from bfprov.plan.planner import Change
+    from bfprov.plan.model import Change
     from bfprov.plan.snapshot import Snapshot
 
 

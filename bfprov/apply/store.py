@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 from bfprov.apply.files import DIR_FLAGS, exists_at, os_error, utc_stamp
 from bfprov.errors import BfprovError
 from bfprov.layout import ARCHIVE, DIR_MODE, RECORD_DIR, RECORD_FILE
+from bfprov.observed.facts import Unreadable
 from bfprov.observed.records import FileRecord, Record
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bfprov.observed.observe import FileState
+    from bfprov.observed.facts import RecordedFacts
+    from bfprov.observed.files import FileState
 
 
 class AccountWriter:
@@ -104,7 +106,7 @@ class AccountWriter:
         self.close()
 
     # -- files --------------------------------------------------------------------------
-    def write(self, rel: str, data: bytes, mode: int, facts: dict[str, Any] | None = None) -> None:
+    def write(self, rel: str, data: bytes, mode: int, facts: RecordedFacts | None = None) -> None:
         """Atomically replace `rel` with `data`, with exactly `mode`."""
         import hashlib
 
@@ -146,10 +148,10 @@ class AccountWriter:
         # made durable by one directory fsync per directory at close(), not one per file.
         if not cache:
             self._dirty.add(dfd)
-        self._remember(rel, hashlib.sha256(data).hexdigest(), facts or {})
+        self._remember(rel, hashlib.sha256(data).hexdigest(), facts)
         self._written.add(rel)
 
-    def _remember(self, rel: str, sha: str, facts: dict[str, Any]) -> None:
+    def _remember(self, rel: str, sha: str, facts: RecordedFacts | None) -> None:
         dfd, leaf = self._split(rel)
         st = os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
         self.files[rel] = FileRecord.of(st, sha, facts)
@@ -278,8 +280,8 @@ class AccountWriter:
         record instead of parsing the files every time.
         """
         for state in states:
-            if state.sha256 is None or state.facts is None:  # not read: nothing to record
-                continue
+            if state.sha256 is None or isinstance(state.facts, Unreadable):
+                continue  # not read, or found unsound: nothing to vouch for
             known = self.files.get(state.path)
             if known is not None and known.sha256 == state.sha256 and self._same(state, known):
                 continue
@@ -289,7 +291,7 @@ class AccountWriter:
             except FileNotFoundError:
                 continue
             if stat.S_ISREG(st.st_mode):
-                entry = FileRecord.of(st, state.sha256, dict(state.facts))
+                entry = FileRecord.of(st, state.sha256, state.facts)
                 if self._same(state, entry):  # not touched since it was observed
                     self.files[state.path] = entry
 
@@ -308,7 +310,7 @@ class AccountWriter:
         The login check on disk is kept unless a new one was set: a verify may have
         recorded one since this writer's record was observed.
         """
-        from bfprov.observed.observe import read_record
+        from bfprov.observed.records import read_record
 
         self.files = {
             rel: rec for rel, rec in self.files.items() if rel in self._written or self.exists(rel)

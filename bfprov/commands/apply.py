@@ -11,7 +11,7 @@ from bfprov.apply.lock import apply_lock
 from bfprov.apply.run import p12_passwords, run_changes
 from bfprov.commands.verify import Check, credentials, record, run_checks, show
 from bfprov.errors import BfprovError
-from bfprov.plan.planner import Action
+from bfprov.plan.model import Action
 from bfprov.plan.saved import check_saved_plan
 from bfprov.plan.snapshot import load, snapshot
 from bfprov.views.apply import report
@@ -81,7 +81,7 @@ def apply(
 
 def _live_checks(outcomes: list[Outcome], targets: dict[str, Target]) -> list[Check]:
     """Live pairs worth a login after this apply: those that need no upload first."""
-    from bfprov.observed.observe import observe_account
+    from bfprov.observed.account import observe_account
 
     checks = []
     for o in outcomes:

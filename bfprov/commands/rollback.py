@@ -11,7 +11,8 @@ from bfprov.apply.executor import Inputs, execute
 from bfprov.apply.lock import apply_lock
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
-from bfprov.observed.observe import archived_generations, observe_account
+from bfprov.observed.account import observe_account
+from bfprov.observed.observe import archived_generations
 from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from bfprov import console
 from bfprov.errors import BfprovError
 from bfprov.layout import STAGED
-from bfprov.observed.observe import read_bytes
+from bfprov.observed.files import read_bytes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,7 +60,7 @@ def serve(
 
 def upload(settings: Settings, *, account: str, staged: bool) -> int:
     """Stand-in for the website's upload: send an account's .crt to the emulator."""
-    from bfprov.observed.observe import observe_account
+    from bfprov.observed.account import observe_account
     from bfprov.plan.snapshot import load
     from bfprov.verify.client import sandbox_upload
 

@@ -15,7 +15,8 @@ from rich.text import Text
 
 from bfprov import console
 from bfprov.desired.secret import reveal
-from bfprov.observed.observe import observe, read_record
+from bfprov.observed.observe import observe
+from bfprov.observed.records import read_record
 from bfprov.plan.snapshot import load
 from bfprov.verify.client import Credentials, LoginClient, Outcome, endpoints, explain
 from bfprov.views.json_text import dump_json
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from bfprov.desired.models import Target
-    from bfprov.observed.observe import ObservedAccount, Pair
+    from bfprov.observed.account import ObservedAccount, Pair
     from bfprov.settings import Settings
 
 PairName = Literal["live", "staged"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bfprov.plan.planner import Action, Change, Promote, RemoveLeftovers, Restore
+from bfprov.plan.model import Action, Change, Promote, RemoveLeftovers, Restore
 
 
 def promotion(change: Change | None) -> Change | None:

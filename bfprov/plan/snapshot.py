@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING
 from bfprov import console
 from bfprov.desired.models import Output
 from bfprov.desired.profile import load_profiles
-from bfprov.observed.observe import observe
-from bfprov.plan.planner import plan as make_plan
 
 if TYPE_CHECKING:
     from bfprov.desired.models import Desired
     from bfprov.observed.observe import Observed
-    from bfprov.plan.planner import Plan
+    from bfprov.plan.model import Plan
     from bfprov.settings import Settings
 
 
@@ -81,6 +79,11 @@ class Snapshot:
 
 def snapshot(desired: Desired, *, orphans: bool = True, now: datetime | None = None) -> Snapshot:
     """Observe the disk and plan against it."""
+    # Imported here: `validate` loads profiles through this module and must not pay for
+    # observing (which brings in `cryptography`).
+    from bfprov.observed.observe import observe
+    from bfprov.plan.planner import plan as make_plan
+
     now = now or datetime.now(UTC)
     cnf_texts = render_cnfs(desired)
     expected = {

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from bfprov.plan.planner import Action
+from bfprov.plan.model import Action
 
 if TYPE_CHECKING:
-    from bfprov.plan.planner import Change, Plan
+    from bfprov.plan.model import Change, Plan
 
 SYMBOLS: dict[Action, tuple[str, str]] = {
     Action.CREATE: ("+", "green"),

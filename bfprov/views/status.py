@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from bfprov.plan.planner import Action, renewal_window
+from bfprov.plan.model import Action
+from bfprov.plan.renewal import renewal_window
 
 if TYPE_CHECKING:
     from bfprov.desired.models import Target
-    from bfprov.observed.observe import ObservedAccount
+    from bfprov.observed.account import ObservedAccount
     from bfprov.plan.snapshot import Snapshot
 
 
