@@ -20,13 +20,13 @@ from bfprov import crypto
 from bfprov.cli import main
 from bfprov.desired.models import Jurisdiction, Subject
 from bfprov.sandbox import Emulator
+from bfprov.verify.catalogue import explain
 from bfprov.verify.client import (
     Credentials,
     Endpoints,
     LoginClient,
     RateLimiter,
     endpoints,
-    explain,
 )
 
 PASSWORD = "pa&ss=wo%rd+ /?#é中"
@@ -477,7 +477,7 @@ SWEDEN_BANK_ID_VERIFICATION_REQUIRED ACTIONS_REQUIRED INPUT_VALIDATION_ERROR
 
 
 def test_every_login_status_of_betfairs_documentation_is_explained() -> None:
-    from bfprov.verify.client import CATALOGUE
+    from bfprov.verify.catalogue import CATALOGUE
 
     assert set(SEED_CODES) <= set(CATALOGUE)
     for code in SEED_CODES:

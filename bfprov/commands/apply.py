@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 from bfprov import console
 from bfprov.apply.lock import apply_lock
 from bfprov.apply.run import p12_passwords, run_changes
-from bfprov.commands.verify import Check, credentials, record, run_checks, show
 from bfprov.errors import BfprovError
 from bfprov.plan.model import Action
 from bfprov.plan.saved import check_saved_plan
 from bfprov.plan.snapshot import load, snapshot
+from bfprov.verify.checks import Check, credentials, record, run_checks
 from bfprov.views.apply import report
 from bfprov.views.plan import plan_text
+from bfprov.views.verify import show
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -9,11 +9,12 @@ from bfprov import console
 from bfprov.apply.events import log_outcomes
 from bfprov.apply.executor import Inputs, execute
 from bfprov.apply.lock import apply_lock
-from bfprov.commands.verify import Check, record, run_checks, show
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
 from bfprov.plan.operations import promotion
 from bfprov.plan.snapshot import load, snapshot
+from bfprov.verify.checks import Check, record, run_checks
+from bfprov.views.verify import show
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -31,8 +31,8 @@ def serve(
     emulator = Emulator(state_dir, port=port, lock_after=lock_after, rate_limit=rate_limit)
     names: list[str] = []
     if settings.profiles.exists():
-        from bfprov.commands.verify import credentials
         from bfprov.plan.snapshot import load
+        from bfprov.verify.checks import credentials
 
         desired = load(settings)
         creds = credentials(desired.targets)
@@ -62,7 +62,7 @@ def upload(settings: Settings, *, account: str, staged: bool) -> int:
     """Stand-in for the website's upload: send an account's .crt to the emulator."""
     from bfprov.observed.account import observe_account
     from bfprov.plan.snapshot import load
-    from bfprov.verify.client import sandbox_upload
+    from bfprov.sandbox.upload import sandbox_upload
 
     if not settings.identity_url:
         raise BfprovError(
