@@ -1,4 +1,8 @@
-"""Command line: parse arguments, call a command, map errors to exit codes. Nothing else."""
+"""Command line: parse arguments, call a command, map errors to exit codes. Nothing else.
+
+Longer than most modules only because every command's options are declared here, one
+small function each; each imports its command when it runs, so start-up stays cheap.
+"""
 
 from __future__ import annotations
 

@@ -752,3 +752,19 @@ def test_passwords_are_never_recorded(tmp_path: Path, certs: dict[str, Pair]) ->
                 assert password.encode() not in path.read_bytes(), path
     # state.json must hold the account's password to judge logins, but nothing else.
     assert wrong not in (state / "state.json").read_text(encoding="utf-8")
+
+
+def test_a_batch_of_changes_is_saved_once_and_survives_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with Emulator(state) as emu:
+        before = (state / "state.json").stat().st_mtime_ns if (state / "state.json").exists() else 0
+        with emu.batch():
+            for i in range(50):
+                emu.add_account(f"user{i}", f"pw{i}")
+            assert not (state / "state.json").exists() or (
+                (state / "state.json").stat().st_mtime_ns == before
+            )  # nothing written inside the batch
+        saved = json.loads((state / "state.json").read_text())
+        assert len(saved["accounts"]) == 50
+    with Emulator(state) as again:
+        assert again.uploaded("user49") is None  # the account is known after a restart

@@ -36,15 +36,16 @@ def serve(
 
         desired = load(settings)
         creds = credentials(desired.targets)
-        for target in desired.targets:
-            c = creds[target.name]
-            emulator.add_account(
-                c.username, c.password.get_secret_value(), c.app_key.get_secret_value()
-            )
-            names.append(target.name)
-            crt = target.directory / f"{target.account.stem}.crt"
-            if upload_live and crt.exists():
-                emulator.upload(c.username, read_bytes(crt))
+        with emulator.batch():  # state.json written once, not once per account
+            for target in desired.targets:
+                c = creds[target.name]
+                emulator.add_account(
+                    c.username, c.password.get_secret_value(), c.app_key.get_secret_value()
+                )
+                names.append(target.name)
+                crt = target.directory / f"{target.account.stem}.crt"
+                if upload_live and crt.exists():
+                    emulator.upload(c.username, read_bytes(crt))
     with emulator:
         console.say(f"bfprov sandbox: Betfair identity emulator listening on {emulator.url}")
         console.say("Point bfprov at it with:")

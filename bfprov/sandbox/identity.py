@@ -1,16 +1,20 @@
 """The rules of Betfair's identity service, without the network: accounts, logins, sessions.
 
 Every request is judged here under one lock (the HTTP server is threaded), recorded as
-an Event, and every change to an account is written to `state.json` at once so a
+an Event, and every change to an account is written to `state.json` at once (once per `batch()`) so a
 rehearsal survives a restart of the emulator.
 
 state.json holds the accounts' passwords in clear, mode 0600: the emulator must know
 them to judge a login. It is a local rehearsal tool; never give it a real password.
 Sessions are kept in memory only: a restart ends them, and tokens never touch the disk.
+
+Past 300 lines on purpose: accounts, sessions, locks, bans and the rate are one state
+machine under one lock; split, its invariants would span modules.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import secrets
@@ -29,6 +33,7 @@ from bfprov.crypto import InvalidMaterial, inspect_certificate
 from bfprov.sandbox.tls import SandboxError, fingerprint, write_atomically
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 _FORMAT_VERSION = 1
@@ -125,7 +130,23 @@ class Identity:
         self._sessions: dict[str, _Session] = {}
         self._logins: dict[str, deque[float]] = {}  # recent successful logins per username
         self._events: deque[Event] = deque(maxlen=_MAX_EVENTS)
+        self._batched = 0  # inside batch(): changes are saved once, at its end
+        self._dirty = False
         self._load()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Save state.json once for every change made inside (a fleet added at start-up
+        would otherwise rewrite the whole file once per account: quadratic)."""
+        with self._lock:
+            self._batched += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batched -= 1
+                if not self._batched and self._dirty:
+                    self._save()
 
     # --- what the Emulator exposes -------------------------------------------------------
 
@@ -337,6 +358,10 @@ class Identity:
 
     def _save(self) -> None:
         """Write every account to state.json (0600); the caller holds the lock."""
+        if self._batched:
+            self._dirty = True
+            return
+        self._dirty = False
         state = {
             "format_version": _FORMAT_VERSION,
             "warning": _WARNING,
