@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError
+from bfprov.publish.base import Published, PublishError, target_label
 from bfprov.publish.config import render
 
 if TYPE_CHECKING:
@@ -43,8 +44,7 @@ class AwsTarget:
         from botocore.config import Config
 
         self.name = render(config.name, account)
-        where = config.endpoint_url or config.region
-        self.label = f"aws_secrets_manager {where} {self.name}"
+        self.label = target_label(config, account, Path())
         self._client = boto3.client(
             "secretsmanager",
             region_name=config.region,

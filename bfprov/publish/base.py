@@ -79,6 +79,19 @@ class Target(Protocol):
         ...
 
 
+def target_label(config: TargetConfig, account: str, profile_dir: Path) -> str:
+    """The target's label, known even when the target cannot be built (a missing package,
+    an unreadable token): records and messages are keyed by it."""
+    from bfprov.publish.config import render
+
+    if isinstance(config, VaultConfig):
+        return f"vault {config.address} {config.mount}/{render(config.path, account)}"
+    if isinstance(config, AwsSecretsManagerConfig):
+        where = config.endpoint_url or config.region
+        return f"aws_secrets_manager {where} {render(config.name, account)}"
+    return f"kubernetes {profile_dir / config.dir / (render(config.name, account) + '.yaml')}"
+
+
 def make_target(
     config: TargetConfig,
     account: str,

@@ -16,7 +16,7 @@ import requests
 from bfprov.desired.secret import reveal
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError
+from bfprov.publish.base import Published, PublishError, target_label
 from bfprov.publish.config import render
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class VaultTarget:
     ) -> None:
         self.mount = config.mount
         self.path = render(config.path, account)
-        self.label = f"vault {config.address} {self.mount}/{self.path}"
+        self.label = target_label(config, account, profile_dir)
         self._hvac = hvac
         verify: bool | str = True  # the server certificate is always verified
         if config.ca_bundle is not None:

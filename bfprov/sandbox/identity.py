@@ -1,8 +1,8 @@
 """The rules of Betfair's identity service, without the network: accounts, logins, sessions.
 
 Every request is judged here under one lock (the HTTP server is threaded), recorded as
-an Event, and every change to an account is written to `state.json` at once (once per `batch()`) so a
-rehearsal survives a restart of the emulator.
+an Event, and every change to an account is written to `state.json` at once (once per
+`batch()`) so a rehearsal survives a restart of the emulator.
 
 state.json holds the accounts' passwords in clear, mode 0600: the emulator must know
 them to judge a login. It is a local rehearsal tool; never give it a real password.
