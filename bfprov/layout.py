@@ -21,6 +21,7 @@ ORPHANS = ".orphans"
 RECORD_DIR = ".bfprov"  # bfprov's own records: betfairlightweight never looks there
 RECORD_FILE = "record.json"
 RECORD_PATH = f"{RECORD_DIR}/{RECORD_FILE}"
+PUBLISHED_FILE = "published.json"  # an account's deliveries to publishing targets
 EVENTS_FILE = "events.jsonl"  # the audit trail, in <output_dir>/.bfprov/
 
 DIR_MODE = 0o700

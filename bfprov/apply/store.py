@@ -11,23 +11,26 @@ lock is `apply.lock`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
 import stat
 from typing import TYPE_CHECKING, Any
 
-from bfprov.apply.files import DIR_FLAGS, exists_at, os_error, utc_stamp
+from bfprov.apply.files import DIR_FLAGS, exists_at, os_error, utc_stamp, write_file
 from bfprov.errors import BfprovError
-from bfprov.layout import ARCHIVE, DIR_MODE, RECORD_DIR, RECORD_FILE
+from bfprov.layout import ARCHIVE, DIR_MODE, PUBLISHED_FILE, RECORD_DIR, RECORD_FILE, SECRET_MODE
 from bfprov.observed.facts import Unreadable
 from bfprov.observed.records import FileRecord, Record
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
     from bfprov.observed.facts import RecordedFacts
     from bfprov.observed.files import FileState
+    from bfprov.observed.publications import Delivery
 
 
 class AccountWriter:
@@ -340,3 +343,10 @@ def record_check(output_dir: Path, name: str, record: Record | None, entry: dict
     with AccountWriter(output_dir, name, record) as writer:
         writer.set_last_check(entry)
         writer.save_record()
+
+
+def write_deliveries(directory: Path, deliveries: Mapping[str, Delivery]) -> None:
+    """Keep an account's record of deliveries to publishing targets (no secret in it)."""
+    data = {label: d.to_json() for label, d in sorted(deliveries.items())}
+    path = directory / RECORD_DIR / PUBLISHED_FILE
+    write_file(path, (json.dumps(data, indent=2) + "\n").encode(), SECRET_MODE, overwrite=True)

@@ -22,6 +22,7 @@ class Action(StrEnum):
     ROTATE = "rotate"
     UPDATE = "update"
     PROMOTE = "promote"
+    PUBLISH = "publish"
     ORPHAN = "orphan"
     NOOP = "noop"
 
@@ -82,6 +83,20 @@ class Restore:
     generation: str
 
 
+@dataclass(frozen=True)
+class Publish:
+    """Deliver the live pair (after this change's other steps) to these targets, by label."""
+
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Offer the staged pair to the targets that keep a next version (AWS: AWSPENDING)."""
+
+    labels: tuple[str, ...]
+
+
 Step = (
     ArchiveFiles
     | RemoveLeftovers
@@ -91,6 +106,8 @@ Step = (
     | Promote
     | ArchiveOrphan
     | Restore
+    | Publish
+    | Stage
 )
 
 

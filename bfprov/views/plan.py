@@ -16,6 +16,7 @@ SYMBOLS: dict[Action, tuple[str, str]] = {
     Action.ROTATE: ("-/+", "yellow"),
     Action.UPDATE: ("~", "cyan"),
     Action.PROMOTE: (">", "magenta"),
+    Action.PUBLISH: ("=>", "blue"),
     Action.ORPHAN: ("-", "red"),
 }
 
@@ -56,6 +57,8 @@ def summary_text(plan: Plan) -> Text:
         f"{s['update']} to update",
         f"{s['promote']} to promote",
     ]
+    if s["publish"]:
+        parts.append(f"{s['publish']} to publish")
     if s["orphan"]:
         parts.append(f"{s['orphan']} orphaned")
     parts.append(f"{s['noop']} unchanged")
@@ -69,6 +72,7 @@ _MD_SYMBOLS = {
     Action.ROTATE: "🔄 rotate",
     Action.UPDATE: "✏️ update",
     Action.PROMOTE: "⏫ promote",
+    Action.PUBLISH: "📤 publish",
     Action.ORPHAN: "🗑️ orphan",
 }
 
@@ -87,7 +91,8 @@ def plan_markdown(plan: Plan) -> str:
     uploads = sum(1 for c in plan.changes if c.requires_upload)
     lines.append(
         f"**{s['create']} to create, {s['rotate']} to rotate, {s['update']} to update, "
-        f"{s['promote']} to promote, {s['orphan']} orphaned, {s['noop']} unchanged.**"
+        f"{s['promote']} to promote, {s['publish']} to publish, {s['orphan']} orphaned, "
+        f"{s['noop']} unchanged.**"
         + (f" {uploads} certificate upload(s) will be needed." if uploads else "")
     )
     lines += ["", "| account | action | upload | reasons |", "|---|---|---|---|"]

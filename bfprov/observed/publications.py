@@ -1,0 +1,136 @@
+"""What each publishing target holds for each account, and bfprov's record of what it wrote.
+
+Observing a target reads its metadata only, never key material, a few targets at a time.
+With `refresh=False` (`plan --no-refresh`) no target is asked: bfprov's own record of its
+last delivery (`<account>/.bfprov/published.json`) stands for what the target holds.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bfprov.layout import PUBLISHED_FILE, RECORD_DIR
+from bfprov.observed.files import read_bytes
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bfprov.desired.models import Desired, Target
+    from bfprov.publish.base import Published
+    from bfprov.publish.config import TargetConfig
+
+PARALLEL = 8  # targets observed at once
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """bfprov's record of its last delivery to one target."""
+
+    fingerprint: str | None  # of the pair it holds, as far as bfprov knows
+    not_after: str | None
+    version: str | None  # the target's version id bfprov last wrote (check-and-set)
+    at: str
+    error: str | None = None  # the last attempt failed: why
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "fingerprint": self.fingerprint,
+            "not_after": self.not_after,
+            "version": self.version,
+            "at": self.at,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """One target of one account: what it holds, and what bfprov recorded."""
+
+    label: str
+    config: TargetConfig
+    held_fingerprint: str | None  # None: it holds nothing, or a value bfprov did not write
+    holds_something: bool
+    error: str | None  # it could not be observed: unreachable, refused, misconfigured
+    recorded: Delivery | None
+
+
+def read_deliveries(directory: Path) -> dict[str, Delivery]:
+    """An account's record of deliveries, by target label; {} when absent or damaged."""
+    try:
+        raw = json.loads(read_bytes(directory / RECORD_DIR / PUBLISHED_FILE))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    found: dict[str, Delivery] = {}
+    for label, entry in raw.items():
+        if not isinstance(entry, dict):
+            continue
+        values = {k: entry.get(k) for k in ("fingerprint", "not_after", "version", "at", "error")}
+        if all(v is None or isinstance(v, str) for v in values.values()) and values["at"]:
+            found[str(label)] = Delivery(**values)  # type: ignore[arg-type]
+    return found
+
+
+def targets_of(target: Target) -> tuple[TargetConfig, ...]:
+    """The publishing targets the profile names for this account."""
+    return tuple(entry.target for entry in target.account.publish)
+
+
+def observe_publications(
+    desired: Desired, *, refresh: bool = True, parallel: int = PARALLEL
+) -> dict[str, tuple[TargetState, ...]]:
+    """Per account with targets, the state of each target, in the profile's order."""
+    from bfprov.publish.base import target_label
+
+    jobs: list[tuple[str, TargetConfig, str, Path, Delivery | None]] = []
+    for t in desired.targets:
+        configs = targets_of(t)
+        if not configs:
+            continue
+        recorded = read_deliveries(t.directory)
+        for config in configs:
+            label = target_label(config, t.name, t.source.parent)
+            jobs.append((t.name, config, label, t.source.parent, recorded.get(label)))
+    if not jobs:
+        return {}
+
+    def one(job: tuple[str, TargetConfig, str, Path, Delivery | None]) -> TargetState:
+        account, config, label, profile_dir, recorded = job
+        if not refresh:
+            held = recorded.fingerprint if recorded and not recorded.error else None
+            return TargetState(label, config, held, held is not None, None, recorded)
+        return _observe(account, config, label, profile_dir, recorded)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(jobs)))) as pool:
+        states = list(pool.map(one, jobs))
+    result: dict[str, list[TargetState]] = {}
+    for (account, *_), state in zip(jobs, states, strict=True):
+        result.setdefault(account, []).append(state)
+    return {account: tuple(s) for account, s in result.items()}
+
+
+def _observe(
+    account: str, config: TargetConfig, label: str, profile_dir: Path, recorded: Delivery | None
+) -> TargetState:
+    from bfprov.publish.base import PublishError, make_target
+
+    try:
+        published: Published | None = make_target(config, account, profile_dir).observe()
+    except PublishError as exc:
+        return TargetState(label, config, None, False, exc.reason, recorded)
+    if published is None:
+        return TargetState(label, config, None, False, None, recorded)
+    return TargetState(label, config, published.fingerprint, True, None, recorded)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An ISO 8601 time from a record, or None."""
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None

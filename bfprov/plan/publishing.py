@@ -1,0 +1,74 @@
+"""Publishing in the plan: which targets need the live pair, and which the staged one.
+
+Pure, like the planner: (plan, observed, publications) -> plan. A change that makes a
+pair live (create, promote) delivers it to every target; a rotation offers its staged
+pair to the targets that keep a next version; and where a target lacks the live pair or
+holds another one (deleted or changed out of band, or it could not be observed), the
+account gets a `publish` change, or its change gains a Publish step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from bfprov.plan.model import Action, Change, Plan, Publish, Stage
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from bfprov.observed.observe import Observed
+    from bfprov.observed.publications import TargetState
+
+
+def drift(state: TargetState, live_fingerprint: str) -> str | None:
+    """Why a target needs the live pair again, or None when it holds it."""
+    if state.error is not None:
+        return f"{state.label} cannot be observed: {state.error}"
+    if not state.holds_something:
+        return f"{state.label} lacks the live pair"
+    if state.held_fingerprint is None:
+        return f"{state.label} holds a value bfprov did not write"
+    if state.held_fingerprint != live_fingerprint:
+        return f"{state.label} holds another certificate ({state.held_fingerprint[:16]}...)"
+    return None
+
+
+def with_publications(
+    plan: Plan, observed: Observed, publications: Mapping[str, tuple[TargetState, ...]]
+) -> Plan:
+    """The plan with its publishing steps and `publish` changes."""
+    if not publications:
+        return plan
+    changes = {c.account: c for c in plan.changes}
+    noop = list(plan.noop)
+    for account, states in publications.items():
+        labels = tuple(s.label for s in states)
+        change = changes.get(account)
+        if change is not None and change.action in (Action.CREATE, Action.PROMOTE):
+            # The new live pair goes to every target once it is live.
+            changes[account] = replace(change, steps=(*change.steps, Publish(labels)))
+            continue
+        if change is not None and change.action is Action.ORPHAN:
+            continue
+        extra_steps: list[Publish | Stage] = []
+        if change is not None and change.action is Action.ROTATE:
+            extra_steps.append(Stage(labels))
+        live = observed.accounts[account].live
+        if live.complete and live.matched and live.crt_facts is not None:
+            fingerprint = live.crt_facts.fingerprint_sha256
+            reasons = [why for s in states if (why := drift(s, fingerprint)) is not None]
+            stale = tuple(s.label for s in states if drift(s, fingerprint) is not None)
+            if stale:
+                extra_steps.append(Publish(stale))
+                if change is None:
+                    change = Change(account, Action.PUBLISH, (), requires_upload=False)
+                    noop.remove(account)
+                change = replace(change, reasons=(*change.reasons, *reasons))
+        if change is not None and extra_steps:
+            changes[account] = replace(change, steps=(*change.steps, *extra_steps))
+    order = [c.account for c in plan.changes]
+    ordered = [changes[a] for a in order] + [
+        changes[a] for a in publications if a in changes and a not in order
+    ]
+    return replace(plan, changes=tuple(ordered), noop=tuple(noop))
