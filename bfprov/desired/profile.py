@@ -16,10 +16,8 @@ and column. A profile with no problem pays for positions nowhere.
 from __future__ import annotations
 
 import difflib
-import gc
 import re
 import types
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
@@ -58,7 +56,7 @@ from bfprov.desired.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
     from pydantic_core import ErrorDetails
     from ruamel.yaml.nodes import Node
@@ -227,19 +225,6 @@ def _yaml() -> YAML:
     return yaml
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Parsing allocates many small objects that never form cycles; the collector's
-    # repeated passes over them cost 5-20% of a large profile's parse for nothing.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 class _Unusual(Exception):
     """The fast reader met something that only the node reader judges and places."""
 
@@ -287,80 +272,78 @@ def _load_fast(text: str) -> Any:
     (anchors, tags, duplicate keys, several documents, a YAML error) is left to `_compose`.
     """
     yaml = _yaml()
-    with _gc_paused():
-        try:
-            constructor, get_event = _event_source(yaml, text)
-            resolve = yaml.resolver.resolve
-            tags: dict[tuple[Any, Any], Any] = {}
-            root: Any = None
-            containers: list[Any] = []
-            keys: list[Any] = []  # per open collection: a mapping's pending key, or _NO_KEY
-            documents = 0
-            while True:
-                event = get_event()
-                kind = type(event)
-                value: Any
-                if kind is ScalarEvent:
-                    if event.anchor is not None or event.ctag is not None:
-                        raise _Unusual
-                    # Profiles repeat the same keys thousands of times: resolve each once.
-                    memo = (event.value, event.implicit)
-                    tag = tags.get(memo)
-                    if tag is None:
-                        tag = tags[memo] = resolve(ScalarNode, event.value, event.implicit)
-                    if tag == _STR:
-                        value = event.value
-                    elif tag == _MERGE:
-                        raise _Unusual
-                    else:
-                        node = ScalarNode(tag, event.value, event.start_mark, event.end_mark)
-                        value = constructor.construct_object(node)
-                elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                    if event.anchor is not None or event.ctag is not None:
-                        raise _Unusual
-                    if len(containers) >= _MAX_DEPTH // 2:  # stricter than _compose
-                        raise _Unusual
-                    containers.append({} if kind is MappingStartEvent else [])
-                    keys.append(_NO_KEY)
-                    continue
-                elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                    keys.pop()
-                    value = containers.pop()
-                elif kind is DocumentStartEvent:
-                    documents += 1
-                    if documents > 1:
-                        raise _Unusual
-                    continue
-                elif kind is StreamEndEvent:
-                    return root
-                elif kind is AliasEvent:
+    try:
+        constructor, get_event = _event_source(yaml, text)
+        resolve = yaml.resolver.resolve
+        tags: dict[tuple[Any, Any], Any] = {}
+        root: Any = None
+        containers: list[Any] = []
+        keys: list[Any] = []  # per open collection: a mapping's pending key, or _NO_KEY
+        documents = 0
+        while True:
+            event = get_event()
+            kind = type(event)
+            value: Any
+            if kind is ScalarEvent:
+                if event.anchor is not None or event.ctag is not None:
+                    raise _Unusual
+                # Profiles repeat the same keys thousands of times: resolve each once.
+                memo = (event.value, event.implicit)
+                tag = tags.get(memo)
+                if tag is None:
+                    tag = tags[memo] = resolve(ScalarNode, event.value, event.implicit)
+                if tag == _STR:
+                    value = event.value
+                elif tag == _MERGE:
                     raise _Unusual
                 else:
-                    continue  # stream start, document end
-                if not containers:
-                    root = value
-                    continue
-                top = containers[-1]
-                if type(top) is list:
-                    top.append(value)
-                elif keys[-1] is _NO_KEY:
-                    if isinstance(value, dict | list) or value in top:
-                        raise _Unusual
-                    keys[-1] = value
-                else:
-                    top[keys[-1]] = value
-                    keys[-1] = _NO_KEY
-        except (YAMLError, _Refused, ValueError, TypeError):
-            raise _Unusual from None
+                    node = ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+                    value = constructor.construct_object(node)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.anchor is not None or event.ctag is not None:
+                    raise _Unusual
+                if len(containers) >= _MAX_DEPTH // 2:  # stricter than _compose
+                    raise _Unusual
+                containers.append({} if kind is MappingStartEvent else [])
+                keys.append(_NO_KEY)
+                continue
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                keys.pop()
+                value = containers.pop()
+            elif kind is DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _Unusual
+                continue
+            elif kind is StreamEndEvent:
+                return root
+            elif kind is AliasEvent:
+                raise _Unusual
+            else:
+                continue  # stream start, document end
+            if not containers:
+                root = value
+                continue
+            top = containers[-1]
+            if type(top) is list:
+                top.append(value)
+            elif keys[-1] is _NO_KEY:
+                if isinstance(value, dict | list) or value in top:
+                    raise _Unusual
+                keys[-1] = value
+            else:
+                top[keys[-1]] = value
+                keys[-1] = _NO_KEY
+    except (YAMLError, _Refused, ValueError, TypeError):
+        raise _Unusual from None
 
 
 def _compose(label: str, text: str) -> tuple[Node | None, Any]:
     """The document's node tree and its data; every problem raised as a placed `_Problem`."""
     yaml = _yaml()
     try:
-        with _gc_paused():
-            node = yaml.compose(text)
-            data = None if node is None else yaml.constructor.construct_document(node)
+        node = yaml.compose(text)
+        data = None if node is None else yaml.constructor.construct_document(node)
     except _Refused as exc:
         raise _Problem(_at(label, exc.mark, exc.message)) from None
     except DuplicateKeyError as exc:  # not expected (see _StrictConstructor); never its text
