@@ -107,6 +107,7 @@ def run(tree: Path, profile_path: Path) -> tuple[float, float]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bfprov", "validate", "--profiles", str(profile_path)],
             env=env,
+            cwd=tree,  # `python -m` puts the working directory first on sys.path
             stdout=out,
             stderr=subprocess.STDOUT,
         )
