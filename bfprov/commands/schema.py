@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bfprov import console
-from bfprov.desired.models import ProfileDocument
+from bfprov.desired.document import ProfileDocument
 from bfprov.plan.snapshot import dump_json
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

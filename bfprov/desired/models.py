@@ -1,11 +1,13 @@
 """The desired state: what a profile asks for, as validated, immutable values.
 
-Two layers:
-- the *document* models (`ProfileDocument`, `AccountDefaults`, `AccountEntry`) mirror the
-  YAML exactly, with every overridable field optional; they give the JSON Schema and the
-  per-field validation errors;
-- `Account` is one account with the defaults merged in and every field resolved, and
-  `Target` places it on disk (output directory, templates, the profile it came from).
+The field types a profile is made of (`Jurisdiction`, `Output`, `SecretRef`, `Subject`,
+`KeySpec`, `Validity`, `P12Spec`...), and what profiles resolve to: `Account`, one
+account with its file's defaults merged in and every field resolved; `Target`, an account
+placed on disk; `Desired`, all of them. The models that mirror the YAML itself are in
+`document`.
+
+Messages of the validators here quote the value they refuse (`quote`); no validator of a
+secret's field ever sees a secret (`SecretRef` refuses literals without echoing them).
 """
 
 from __future__ import annotations
@@ -28,6 +30,28 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+
+def quote(value: object, limit: int = 40) -> str:
+    """`value` as a message shows it: strings quoted, control characters escaped, long
+    ones cut at `limit` characters. Never call it on a secret."""
+    if isinstance(value, str):
+        shown = repr(value[:limit])
+        return shown[:-1] + "..." + shown[-1] if len(value) > limit else shown
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        text = str(value)
+        return text if len(text) <= limit else text[:limit] + "..."
+    return (
+        "a mapping"
+        if isinstance(value, dict)
+        else "a list"
+        if isinstance(value, list)
+        else "a value"
+    )
 
 
 class Jurisdiction(StrEnum):
@@ -61,7 +85,7 @@ def _check_jurisdiction(value: Any) -> Any:
         )
     if isinstance(value, str) and value not in {j.value for j in Jurisdiction}:
         raise ValueError(
-            f"unknown jurisdiction {value!r}; expected one of "
+            f"unknown jurisdiction {quote(value)}; expected one of "
             + ", ".join(j.value for j in Jurisdiction)
         )
     return value
@@ -135,7 +159,7 @@ class RenewWindow:
             return value
         if not isinstance(value, str):
             raise ValueError(
-                "renew_before must be a duration like '30d' or '36h', or a share like '25%'"
+                f"{quote(value)} is not a duration like '30d' or '36h', nor a share like '25%'"
             )
         text = value.strip()
         if m := _DURATION.match(text):
@@ -145,10 +169,11 @@ class RenewWindow:
         if m := _SHARE.match(text):
             share = float(m["n"]) / 100
             if not 0 < share < 1:
-                raise ValueError("renew_before as a share must lie between 0% and 100%")
+                raise ValueError(f"{quote(text)}: a share must lie between 0% and 100%")
             return cls(text=text, share=share)
         raise ValueError(
-            f"renew_before {text!r} is not a duration like '30d' or '36h', nor a share like '25%'"
+            f"renew_before {quote(text)} is not a duration like '30d' or '36h', "
+            "nor a share like '25%'"
         )
 
     def before_expiry(self, lifetime: timedelta) -> timedelta:
@@ -172,25 +197,25 @@ RenewWindowField = Annotated[
 
 def _no_control_chars(value: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("must not contain control characters")
+        raise ValueError(f"{quote(value)} must not contain control characters")
     if value != value.strip():
-        raise ValueError("must not start or end with white space")
+        raise ValueError(f"{quote(value)} must not start or end with white space")
     return value
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
     return _no_control_chars(value) if isinstance(value, str) else value
 
 
 # Subject attributes: non-empty, no control characters, RFC 5280 upper bounds.
-Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), BeforeValidator(_clean)]
-Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), BeforeValidator(_clean)]
+Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), BeforeValidator(clean)]
+Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), BeforeValidator(clean)]
 
 
 def _country(value: Any) -> Any:
     if isinstance(value, str) and not re.fullmatch(r"[A-Z]{2}", value):
         raise ValueError(
-            f"country {value!r} must be a two-letter ISO 3166 code in capitals, like GB"
+            f"country {quote(value)} must be a two-letter ISO 3166 code in capitals, like GB"
         )
     return value
 
@@ -252,7 +277,10 @@ class Validity(BaseModel):
     @classmethod
     def _jitter_is_a_duration(cls, value: RenewWindow | None) -> RenewWindow | None:
         if value is not None and value.duration is None:
-            raise ValueError("renew_jitter must be a duration like '5d' or '12h', not a share")
+            raise ValueError(
+                f"renew_jitter {quote(value.text)} must be a duration like '5d' or '12h', "
+                "not a share"
+            )
         return value
 
 
@@ -273,8 +301,8 @@ _ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 def _account_name(value: Any) -> Any:
     if isinstance(value, str) and not _ACCOUNT_NAME.match(value):
         raise ValueError(
-            f"account name {value!r} is not a safe directory name: lower-case letters, digits, "
-            "'.', '_' and '-', at most 64, starting with a letter or digit"
+            f"account name {quote(value)} is not a safe directory name: lower-case letters, "
+            "digits, '.', '_' and '-', at most 64, starting with a letter or digit"
         )
     return value
 
@@ -287,60 +315,6 @@ AccountName = Annotated[
         pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
     ),
 ]
-
-
-class AccountDefaults(BaseModel):
-    """Fields an account may take from `defaults`; each overrides field by field."""
-
-    model_config = _FROZEN
-
-    jurisdiction: JurisdictionField | None = None
-    app_key: SecretRef | None = None
-    password: SecretRef | None = None
-    key: KeySpec | None = None
-    subject: Subject | None = None
-    validity: Validity | None = None
-    outputs: list[Output] | None = None
-    p12: P12Spec | None = None
-
-
-class AccountEntry(AccountDefaults):
-    """One item of `accounts:`."""
-
-    name: AccountName
-    username: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-
-
-def _whole_number(value: Any) -> Any:
-    # YAML's `true` and `1.0` would otherwise pass as 1.
-    if type(value) is not int:
-        raise ValueError("version must be the number 1")
-    return value
-
-
-class ProfileDocument(BaseModel):
-    """A profile file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, title="bfprov profile")
-
-    version: Annotated[Literal[1], BeforeValidator(_whole_number)]
-    output_dir: Annotated[str, StringConstraints(min_length=1), BeforeValidator(_clean)] | None = (
-        Field(None, description="where account directories go, relative to this file")
-    )
-    templates: Annotated[str, StringConstraints(min_length=1), BeforeValidator(_clean)] | None = (
-        Field(None, description="a directory of Jinja templates overriding the bundled ones")
-    )
-    archive_keep: int = Field(
-        3, ge=1, le=100, description="earlier generations kept per account in archive/"
-    )
-    defaults: AccountDefaults = Field(default_factory=AccountDefaults)
-    accounts: list[AccountEntry] = Field(default_factory=list)
-
-
-def _merge_section(base: BaseModel | None, override: BaseModel | None) -> BaseModel | None:
-    if base is None or override is None:
-        return override if override is not None else base
-    return base.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
 
 
 class Account(BaseModel):
@@ -386,24 +360,6 @@ class Account(BaseModel):
                 f"is as long as the validity ({self.validity.days} days)"
             )
         return self
-
-    @classmethod
-    def merge(cls, defaults: AccountDefaults, entry: AccountEntry) -> Account:
-        """Resolve an entry against its file's defaults (sections merge key by key)."""
-        data: dict[str, Any] = {"name": entry.name, "username": entry.username}
-        for field in AccountDefaults.model_fields:
-            base, mine = getattr(defaults, field), getattr(entry, field)
-            if field in ("key", "subject", "validity", "p12"):
-                value = _merge_section(base, mine)
-            else:
-                value = mine if mine is not None else base
-            if value is not None:
-                data[field] = value
-        if "subject" not in data:
-            data["subject"] = Subject()
-        if "outputs" in data:
-            data["outputs"] = tuple(data["outputs"])
-        return cls.model_validate(data)
 
     @property
     def stem(self) -> str:
