@@ -727,6 +727,48 @@ def test_fast_reader_takes_the_usual_profile() -> None:
     assert places.locate(("accounts", 1, "validity", "renew_before"), key=True) == (28, 16, 4)
 
 
+def test_labels_merge_key_by_key_over_the_defaults(tmp_path: Path) -> None:
+    text = (
+        HEAD
+        + "defaults:\n  labels: {team: risk, tier: gold}\n"
+        + ALICE + "    labels: {tier: silver, region: eu-west/1}\n"
+        + BOB
+    )  # fmt: skip
+    profile = write(tmp_path / "p.yaml", text)
+
+    alice, bob = (t.account for t in load_profiles(profile, settings()).targets)
+
+    assert alice.labels == {"team": "risk", "tier": "silver", "region": "eu-west/1"}
+    assert bob.labels == {"team": "risk", "tier": "gold"}
+
+
+def test_no_labels_is_an_empty_mapping(tmp_path: Path) -> None:
+    desired = load_profiles(write(tmp_path / "p.yaml", VALID), settings())
+
+    assert desired.targets[0].account.labels == {}
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ("{'bad key': x}", "9:14: accounts[0].labels['bad key']: label key 'bad key' is not valid"),
+        ("{-team: x}", "9:14: accounts[0].labels['-team']: label key '-team' is not valid"),
+        ("{" + "k" * 64 + ": x}", f"label key '{'k' * 40}...' is not valid"),
+        ("{team: " + "v" * 64 + "}", f"accounts[0].labels.team: label value '{'v' * 40}...' is"),
+        ("{tier: 1}", "9:20: accounts[0].labels.tier: label value 1 must be a string"),
+        ('{tier: "a\\tb"}', "label value 'a\\tb' must not contain control characters"),
+        ("[team]", "9:13: accounts[0].labels: expected a mapping, found a list"),
+    ],
+)
+def test_bad_labels_quote_the_key_or_value(tmp_path: Path, labels: str, expected: str) -> None:
+    profile = write(tmp_path / "p.yaml", VALID + f"    labels: {labels}\n")
+
+    message = problem(profile)
+
+    assert len(message.splitlines()) == 1
+    assert expected in message
+
+
 # Every refused choice, pattern or range quotes the value it refused (SPEC: "Messages
 # quote the offending value"), cut short and with control characters escaped.
 QUOTED = [

@@ -13,6 +13,7 @@ from bfprov.desired.models import (
     AccountName,
     JurisdictionField,
     KeySpec,
+    Labels,
     Output,
     P12Spec,
     SecretRef,
@@ -37,6 +38,11 @@ class AccountDefaults(BaseModel):
     validity: Validity | None = None
     outputs: list[Output] | None = None
     p12: P12Spec | None = None
+    labels: Labels | None = Field(
+        None,
+        description="free key/value strings to select accounts by; an account's labels "
+        "are merged over those of defaults key by key",
+    )
 
 
 class AccountEntry(AccountDefaults):

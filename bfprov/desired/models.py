@@ -1,7 +1,7 @@
 """The desired state: what a profile asks for, as validated, immutable values.
 
 The field types a profile is made of (`Jurisdiction`, `Output`, `SecretRef`, `Subject`,
-`KeySpec`, `Validity`, `P12Spec`...), and what profiles resolve to: `Account`, one
+`KeySpec`, `Validity`, `P12Spec`, labels...), and what profiles resolve to: `Account`, one
 account with its file's defaults merged in and every field resolved; `Target`, an account
 placed on disk; `Desired`, all of them. The models that mirror the YAML itself are in
 `document`.
@@ -317,6 +317,44 @@ AccountName = Annotated[
 ]
 
 
+_LABEL_KEY = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$"
+_LABEL_VALUE_MAX = 63
+
+
+def _label_key(value: Any) -> Any:
+    if not isinstance(value, str) or not re.fullmatch(_LABEL_KEY, value):
+        raise ValueError(
+            f"label key {quote(value)} is not valid: letters, digits, '.', '_', '/' and '-', "
+            "at most 63, starting with a letter or digit"
+        )
+    return value
+
+
+def _label_value(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(f"label value {quote(value)} must be a string (quote it in YAML)")
+    if len(value) > _LABEL_VALUE_MAX:
+        raise ValueError(f"label value {quote(value)} is longer than 63 characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"label value {quote(value)} must not contain control characters")
+    return value
+
+
+# Free key/value strings to select accounts by (`--select KEY=VALUE`), like Kubernetes'.
+Labels = Annotated[
+    dict[
+        Annotated[str, BeforeValidator(_label_key)], Annotated[str, BeforeValidator(_label_value)]
+    ],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": _LABEL_KEY},
+            "additionalProperties": {"type": "string", "maxLength": _LABEL_VALUE_MAX},
+        }
+    ),
+]
+
+
 class Account(BaseModel):
     """One account, defaults merged, every field resolved."""
 
@@ -332,6 +370,7 @@ class Account(BaseModel):
     validity: Validity = Field(default_factory=Validity)
     outputs: tuple[Output, ...] = DEFAULT_OUTPUTS
     p12: P12Spec = Field(default_factory=P12Spec)
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Account:

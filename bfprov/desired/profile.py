@@ -111,13 +111,15 @@ _SECTIONS = frozenset({"key", "subject", "validity", "p12"})
 
 
 def resolve(defaults: AccountDefaults, entry: AccountEntry) -> Account:
-    """An entry merged over its file's defaults: sections key by key."""
+    """An entry merged over its file's defaults: sections and labels key by key."""
     data: dict[str, Any] = {"name": entry.name, "username": entry.username}
     for name in AccountDefaults.model_fields:
         base, mine = getattr(defaults, name), getattr(entry, name)
         value: Any
         if name in _SECTIONS:
             value = _merge_section(base, mine)
+        elif name == "labels":
+            value = {**(base or {}), **(mine or {})}
         else:
             value = mine if mine is not None else base
         if value is not None:
