@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from bfprov.desired.models import (
+from bfprov.desired.fields import (
     AccountName,
     JurisdictionField,
     KeySpec,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from bfprov.desired.document import ProfileDocument
-from bfprov.desired.models import quote
+from bfprov.desired.fields import quote
 from bfprov.desired.yaml_reader import IDENTIFIER, Loc
 
 if TYPE_CHECKING:

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from bfprov.desired.document import AccountDefaults, AccountEntry, ProfileDocument
 from bfprov.desired.fast_yaml import Unusual, load_fast
-from bfprov.desired.models import Account, Desired, Subject, Target, quote
+from bfprov.desired.fields import Subject, quote
+from bfprov.desired.models import Account, Desired, Target
 from bfprov.desired.problems import dotted, explain, kind_of, message, shown_loc
 from bfprov.desired.yaml_reader import Loc, Positions, YamlProblem, compose, decode
 from bfprov.desired.yaml_reader import join_surrogates as _join_surrogates
