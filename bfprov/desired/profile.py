@@ -125,7 +125,8 @@ def resolve(defaults: AccountDefaults, entry: AccountEntry) -> Account:
             value = mine if mine is not None else base
         if value is not None:
             data[name] = value
-    data.setdefault("subject", Subject())
+    if "subject" not in data:
+        data["subject"] = Subject()
     if "outputs" in data:
         data["outputs"] = tuple(data["outputs"])
     return Account.model_validate(data)
