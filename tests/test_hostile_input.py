@@ -150,7 +150,7 @@ CASES: list[Case] = [
     one(
         "key-size-is-a-word",
         BASE + '    key: {size: "big"}\n',
-        "accounts[0].key.size: Input should be a valid integer",
+        "accounts[0].key.size: 'big' is not a whole number",
         where="12:17",
     ),
     one(
@@ -233,7 +233,7 @@ CASES: list[Case] = [
     one(
         "key-type-ec",
         BASE + "    key: {type: ec}\n",
-        "accounts[0].key.type: Input should be 'rsa'",
+        "accounts[0].key.type: 'ec' is not accepted: only rsa",
         where="12:17",
     ),
     one(
@@ -259,7 +259,8 @@ CASES: list[Case] = [
     one(
         "common-name-65-characters",
         sub("common_name: alice bot", "common_name: " + "c" * 65),
-        "accounts[0].subject.common_name: String should have at most 64 characters",
+        "accounts[0].subject.common_name: '" + "c" * 40 + "...' is 65 characters long; "
+        "at most 64 are allowed",
         where="11:28",
     ),
     one(
@@ -283,7 +284,7 @@ CASES: list[Case] = [
     one(
         "email-non-ascii",
         sub("{common_name: alice bot}", "{common_name: alice bot, email_address: jörg@example.de}"),
-        "accounts[0].subject.email_address: String should match pattern",
+        "accounts[0].subject.email_address: 'jörg@example.de' does not match the pattern",
         where="11:54",
     ),
     # --- unsafe account names -----------------------------------------------------------

@@ -10,16 +10,10 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from bfprov.desired.fast_yaml import Unusual, load_fast
 from bfprov.desired.models import Jurisdiction, Output, SecretRef
-from bfprov.desired.profile import (
-    MAX_PROFILE_BYTES,
-    ProfileError,
-    _compose,
-    _load_fast,
-    _Problem,
-    _Unusual,
-    load_profiles,
-)
+from bfprov.desired.profile import MAX_PROFILE_BYTES, ProfileError, load_profiles
+from bfprov.desired.yaml_reader import YamlProblem, compose
 from bfprov.settings import Settings
 
 SPEC_PROFILE = """\
@@ -209,9 +203,56 @@ def test_1024_bit_key_from_defaults_points_at_defaults(tmp_path: Path) -> None:
 
     desired = load_profiles(profile, settings())
 
-    assert len(desired.warnings) == 1
-    assert desired.warnings[0].startswith(f"{profile}:4:15: accounts[0].key.size: 1024-bit")
-    assert "inherited from defaults" in desired.warnings[0]
+    assert desired.warnings == (
+        f"{profile}:4:15: defaults.key.size: 1024-bit keys are accepted by Betfair but weak; "
+        "prefer 2048 (applies to 1 account)",
+    )
+
+
+def fleet(count: int, start: int = 0) -> str:
+    return "".join(
+        BOB.replace("- name: bob", f"- name: bot{i}").replace("bob bot", f"bot {i}")
+        for i in range(start, start + count)
+    )
+
+
+def test_a_warning_from_defaults_is_given_once_for_the_whole_fleet(tmp_path: Path) -> None:
+    text = (
+        HEAD
+        + "defaults:\n  key: {size: 1024}\naccounts:\n"
+        + fleet(25)
+        + BOB.replace("- name: bob", "- name: own") + "    key: {size: 1024}\n"  # line 136
+        + BOB.replace("- name: bob", "- name: strong") + "    key: {size: 2048}\n"
+        + fleet(25, start=25)
+    )  # fmt: skip
+    profile = write(tmp_path / "fleet.yaml", text)
+
+    desired = load_profiles(profile, settings())
+
+    assert [t.account.key.size for t in desired.targets].count(1024) == 51
+    assert desired.warnings == (
+        f"{profile}:4:15: defaults.key.size: 1024-bit keys are accepted by Betfair but weak; "
+        "prefer 2048 (applies to 50 accounts)",
+        f"{profile}:136:17: accounts[25].key.size: 1024-bit keys are accepted by Betfair but "
+        "weak; prefer 2048",
+    )
+
+
+def test_validate_prints_a_defaults_warning_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bfprov.cli import main
+
+    monkeypatch.delenv("BFPROV_OUTPUT_DIR", raising=False)
+    text = HEAD + "defaults:\n  key: {size: 1024}\naccounts:\n" + fleet(50)
+    profile = write(tmp_path / "fleet.yaml", text)
+
+    assert main(["validate", "--profiles", str(profile)]) == 0
+    err = capsys.readouterr().err
+
+    warnings = [line for line in err.splitlines() if "1024-bit" in line]
+    assert len(warnings) == 1, err
+    assert warnings[0].endswith("(applies to 50 accounts)")
 
 
 BAD_INPUTS: list[tuple[str, str | bytes, list[str], str | None]] = [
@@ -238,7 +279,7 @@ BAD_INPUTS: list[tuple[str, str | bytes, list[str], str | None]] = [
     (
         "wrong-type",
         VALID + "    validity: {days: soon}\n",
-        ["9:22: accounts[0].validity.days: Input should be a valid integer"],
+        ["9:22: accounts[0].validity.days: 'soon' is not a whole number"],
         None,
     ),
     (
@@ -280,13 +321,16 @@ BAD_INPUTS: list[tuple[str, str | bytes, list[str], str | None]] = [
     (
         "key-type-ec",
         VALID + "    key: {type: ec}\n",
-        ["9:17: accounts[0].key.type: Input should be 'rsa'"],
+        ["9:17: accounts[0].key.type: 'ec' is not accepted: only rsa"],
         None,
     ),
     (
         "common-name-too-long",
         VALID.replace("alice bot", "x" * 65),
-        ["8:28: accounts[0].subject.common_name: String should have at most 64 characters"],
+        [
+            "8:28: accounts[0].subject.common_name: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' "
+            "is 65 characters long; at most 64 are allowed"
+        ],
         None,
     ),
     (
@@ -479,7 +523,7 @@ BAD_INPUTS: list[tuple[str, str | bytes, list[str], str | None]] = [
     (
         "outputs-unknown-format",
         VALID + "    outputs: [key, crt, zip]\n",
-        ["9:25: accounts[0].outputs[2]: Input should be 'key', 'crt'"],
+        ["9:25: accounts[0].outputs[2]: 'zip' is not one of key, crt, pem, p12, csr, cnf"],
         None,
     ),
     (
@@ -542,8 +586,8 @@ def test_several_problems_in_one_file_are_all_reported(tmp_path: Path) -> None:
     lines = problem(profile).splitlines()
 
     assert lines == [
-        f"{profile}:8:28: accounts[0].subject.common_name: String should have at most 64 "
-        "characters",
+        f"{profile}:8:28: accounts[0].subject.common_name: '{'x' * 40}...' is 65 characters "
+        "long; at most 64 are allowed",
         f"{profile}:9:19: accounts[0].jurisdiction: jurisdiction 'dk' is refused: Danish "
         "residents cannot use Betfair's non-interactive (bot) login",
         f"{profile}:10:17: accounts[0].key.size: key size 4096 is not accepted by Betfair: "
@@ -661,15 +705,138 @@ def typed(value: Any) -> Any:
 @given(DOCUMENT)
 def test_fast_reader_agrees_with_node_reader(text: str) -> None:
     try:
-        fast = _load_fast(text)
-    except _Unusual:
+        fast, fast_places = load_fast(text)
+    except Unusual:
         return
     try:
-        _, composed = _compose("p.yaml", text)
-    except _Problem as exc:
+        composed, places = compose("p.yaml", text)
+    except YamlProblem as exc:
         pytest.fail(f"the fast reader accepted what the node reader refuses: {exc}")
     assert typed(fast) == typed(composed)
+    assert (fast_places is None) == (places is None)
+    if fast_places is not None and places is not None:
+        assert fast_places.places.keys() == places.places.keys()
+        for loc in places.places:
+            for key in (False, True):
+                assert fast_places.locate(loc, key=key) == places.locate(loc, key=key), loc
 
 
 def test_fast_reader_takes_the_usual_profile() -> None:
-    assert _load_fast(SPEC_PROFILE)["accounts"][1]["validity"] == {"renew_before": "25%"}
+    data, places = load_fast(SPEC_PROFILE)
+    assert data["accounts"][1]["validity"] == {"renew_before": "25%"}
+    assert places is not None
+    assert places.locate(("accounts", 1, "validity", "renew_before")) == (28, 30, 4)
+    assert places.locate(("accounts", 1, "validity", "renew_before"), key=True) == (28, 16, 4)
+
+
+def test_labels_merge_key_by_key_over_the_defaults(tmp_path: Path) -> None:
+    text = (
+        HEAD
+        + "defaults:\n  labels: {team: risk, tier: gold}\n"
+        + ALICE + "    labels: {tier: silver, region: eu-west/1}\n"
+        + BOB
+    )  # fmt: skip
+    profile = write(tmp_path / "p.yaml", text)
+
+    alice, bob = (t.account for t in load_profiles(profile, settings()).targets)
+
+    assert alice.labels == {"team": "risk", "tier": "silver", "region": "eu-west/1"}
+    assert bob.labels == {"team": "risk", "tier": "gold"}
+
+
+def test_no_labels_is_an_empty_mapping(tmp_path: Path) -> None:
+    desired = load_profiles(write(tmp_path / "p.yaml", VALID), settings())
+
+    assert desired.targets[0].account.labels == {}
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ("{'bad key': x}", "9:14: accounts[0].labels['bad key']: label key 'bad key' is not valid"),
+        ("{-team: x}", "9:14: accounts[0].labels['-team']: label key '-team' is not valid"),
+        ("{" + "k" * 64 + ": x}", f"label key '{'k' * 40}...' is not valid"),
+        ("{team: " + "v" * 64 + "}", f"accounts[0].labels.team: label value '{'v' * 40}...' is"),
+        ("{tier: 1}", "9:20: accounts[0].labels.tier: label value 1 must be a string"),
+        ('{tier: "a\\tb"}', "label value 'a\\tb' must not contain control characters"),
+        ("[team]", "9:13: accounts[0].labels: expected a mapping, found a list"),
+    ],
+)
+def test_bad_labels_quote_the_key_or_value(tmp_path: Path, labels: str, expected: str) -> None:
+    profile = write(tmp_path / "p.yaml", VALID + f"    labels: {labels}\n")
+
+    message = problem(profile)
+
+    assert len(message.splitlines()) == 1
+    assert expected in message
+
+
+# Every refused choice, pattern or range quotes the value it refused (SPEC: "Messages
+# quote the offending value"), cut short and with control characters escaped.
+QUOTED = [
+    (
+        "    outputs: [key, crt, pfxx]\n",
+        "outputs[2]: 'pfxx' is not one of key, crt, pem, p12, csr, cnf",
+    ),
+    (
+        "    p12: {profile: modren}\n",
+        "accounts[0].p12.profile: 'modren' is not one of modern, legacy",
+    ),
+    ("    key: {type: dsa}\n", "accounts[0].key.type: 'dsa' is not accepted: only rsa"),
+    ("    key: {size: 3072}\n", "accounts[0].key.size: key size 3072 is not accepted"),
+    ('    jurisdiction: "u\\x1bk"\n', "unknown jurisdiction 'u\\x1bk'"),
+    ("    subject: {common_name: a, country: gbr}\n", "country 'gbr' must be"),
+    ("    validity: {days: 0}\n", "accounts[0].validity.days: 0 is too small: at least 1"),
+    ("    validity: {days: 4000}\n", "accounts[0].validity.days: 4000 is too large: at most 3650"),
+    ("    validity: {days: 1.5}\n", "accounts[0].validity.days: 1.5 is not a whole number"),
+    ("    validity: {renew_before: 2w}\n", "renew_before '2w' is not a duration"),
+    ("    validity: {renew_before: 7}\n", "renew_before: 7 is not a duration"),
+    ("    validity: {renew_jitter: 10%}\n", "renew_jitter '10%' must be a duration"),
+    ('    subject: {common_name: "a\\x07b"}\n', "common_name: 'a\\x07b' must not contain control"),
+    (
+        "    subject: {common_name: a, email_address: nobody}\n",
+        "'nobody' does not match the pattern",
+    ),
+    ("    username: " + "u" * 300 + "\n", f"username: '{'u' * 40}...' is 300 characters long"),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected"), QUOTED, ids=[e for _, e in QUOTED])
+def test_messages_quote_the_offending_value(tmp_path: Path, extra: str, expected: str) -> None:
+    text = (
+        VALID.replace("    subject: {common_name: alice bot}\n", "")
+        if "subject" in extra
+        else VALID
+    )
+    if "username" in extra:
+        text = text.replace("    username: alice\n", "")
+    profile = write(tmp_path / "p.yaml", text + extra)
+
+    message = problem(profile)
+
+    assert len(message.splitlines()) == 1, message
+    assert expected in message
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "    password: {env: 'Hunter2 Secret'}\n",
+        "    app_key: {env: Hunter2-Secret}\n",
+        "    p12: {password: {env: 'Hunter2:Secret'}}\n",
+        "    p12: {password: {file: ''}, profile: legacy}\n",
+        "    password: {env: PW, token: Hunter2-Secret}\n",
+    ],
+)
+def test_secret_fields_never_quote_what_was_written(tmp_path: Path, extra: str) -> None:
+    text = VALID.replace("    password: {env: PW}\n", "").replace("    app_key: {env: AK}\n", "")
+    if "password:" not in extra:
+        text += "    password: {env: PW}\n"
+    if "app_key:" not in extra:
+        text += "    app_key: {env: AK}\n"
+    profile = write(tmp_path / "p.yaml", text + extra)
+
+    message = problem(profile)
+
+    assert "Hunter2" not in message
+    assert ("password" in message) or ("app_key" in message)

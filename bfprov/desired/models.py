@@ -1,346 +1,48 @@
-"""The desired state: what a profile asks for, as validated, immutable values.
+"""The desired state: what profiles resolve to, as validated, immutable values.
 
-Two layers:
-- the *document* models (`ProfileDocument`, `AccountDefaults`, `AccountEntry`) mirror the
-  YAML exactly, with every overridable field optional; they give the JSON Schema and the
-  per-field validation errors;
-- `Account` is one account with the defaults merged in and every field resolved, and
-  `Target` places it on disk (output directory, templates, the profile it came from).
+`Account` is one account with its file's defaults merged in and every field resolved;
+`Target` places it on disk; `Desired` is all of them. The field types (`fields`) are
+re-exported here, where the rest of bfprov imports them from; the models that mirror the
+YAML itself are in `document`.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    StringConstraints,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bfprov.desired.fields import (
+    DEFAULT_OUTPUTS,
+    AccountName,
+    Jurisdiction,
+    KeySpec,
+    Output,
+    P12Profile,
+    P12Spec,
+    RenewWindow,
+    SecretRef,
+    Subject,
+    Validity,
 )
 
-
-class Jurisdiction(StrEnum):
-    """A Betfair jurisdiction; the value is the top-level domain of its hosts."""
-
-    COM = "com"
-    IT = "it"
-    ES = "es"
-    RO = "ro"
-    SE = "se"
-
-    @property
-    def upload_url(self) -> str:
-        """The page where the operator uploads the certificate by hand."""
-        return f"https://myaccount.betfair.{self.value}/accountdetails/mysecurity?showAPI=1"
-
-    @property
-    def login_url(self) -> str:
-        return f"https://identitysso-cert.betfair.{self.value}/api/certlogin"
-
-    @property
-    def logout_url(self) -> str:
-        return f"https://identitysso.betfair.{self.value}/api/logout"
-
-
-def _check_jurisdiction(value: Any) -> Any:
-    if isinstance(value, str) and value.strip().lower() == "dk":
-        raise ValueError(
-            "jurisdiction 'dk' is refused: Danish residents cannot use Betfair's "
-            "non-interactive (bot) login"
-        )
-    if isinstance(value, str) and value not in {j.value for j in Jurisdiction}:
-        raise ValueError(
-            f"unknown jurisdiction {value!r}; expected one of "
-            + ", ".join(j.value for j in Jurisdiction)
-        )
-    return value
-
-
-JurisdictionField = Annotated[Jurisdiction, BeforeValidator(_check_jurisdiction)]
-
-
-class Output(StrEnum):
-    """A file bfprov can write for an account; the value is the file extension."""
-
-    KEY = "key"
-    CRT = "crt"
-    PEM = "pem"
-    P12 = "p12"
-    CSR = "csr"
-    CNF = "cnf"
-
-
-DEFAULT_OUTPUTS: tuple[Output, ...] = (Output.KEY, Output.CRT, Output.PEM, Output.CNF)
-
-P12Profile = Literal["modern", "legacy"]
-
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
-
-
-class SecretRef(BaseModel):
-    """Where a secret comes from: an environment variable or a file. Never the secret."""
-
-    model_config = _FROZEN
-
-    env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
-    file: Annotated[str, StringConstraints(min_length=1)] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_literals(cls, value: Any) -> Any:
-        # The literal is never echoed back: it is probably the secret itself.
-        if not isinstance(value, dict):
-            raise ValueError(
-                "a secret must be a reference, {env: NAME} or {file: PATH}, never a literal value"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("a secret reference takes exactly one of 'env' or 'file'")
-        return self
-
-    def describe(self) -> str:
-        """A printable description of the reference (never the value)."""
-        return f"environment variable {self.env}" if self.env else f"file {self.file}"
-
-
-_DURATION = re.compile(r"^(?P<n>\d+)(?P<unit>[dh])$")
-_SHARE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)%$")
-
-
-@dataclass(frozen=True)
-class RenewWindow:
-    """`renew_before`: a fixed duration (`30d`, `36h`) or a share of the lifetime (`25%`)."""
-
-    text: str
-    duration: timedelta | None = None
-    share: float | None = None
-
-    @classmethod
-    def parse(cls, value: Any) -> RenewWindow:
-        if isinstance(value, RenewWindow):
-            return value
-        if not isinstance(value, str):
-            raise ValueError(
-                "renew_before must be a duration like '30d' or '36h', or a share like '25%'"
-            )
-        text = value.strip()
-        if m := _DURATION.match(text):
-            n = int(m["n"])
-            delta = timedelta(days=n) if m["unit"] == "d" else timedelta(hours=n)
-            return cls(text=text, duration=delta)
-        if m := _SHARE.match(text):
-            share = float(m["n"]) / 100
-            if not 0 < share < 1:
-                raise ValueError("renew_before as a share must lie between 0% and 100%")
-            return cls(text=text, share=share)
-        raise ValueError(
-            f"renew_before {text!r} is not a duration like '30d' or '36h', nor a share like '25%'"
-        )
-
-    def before_expiry(self, lifetime: timedelta) -> timedelta:
-        """How long before expiry renewal is due, for a certificate of this lifetime."""
-        if self.duration is not None:
-            return self.duration
-        assert self.share is not None
-        return lifetime * self.share
-
-    def __str__(self) -> str:
-        return self.text
-
-
-RenewWindowField = Annotated[
-    RenewWindow,
-    BeforeValidator(RenewWindow.parse),
-    PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+[dh]|\d+(\.\d+)?%)$"}),
+__all__ = [
+    "DEFAULT_OUTPUTS",
+    "Account",
+    "Desired",
+    "Jurisdiction",
+    "KeySpec",
+    "Output",
+    "P12Profile",
+    "P12Spec",
+    "RenewWindow",
+    "SecretRef",
+    "Subject",
+    "Target",
+    "Validity",
 ]
-
-
-def _no_control_chars(value: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("must not contain control characters")
-    if value != value.strip():
-        raise ValueError("must not start or end with white space")
-    return value
-
-
-def _clean(value: Any) -> Any:
-    return _no_control_chars(value) if isinstance(value, str) else value
-
-
-# Subject attributes: non-empty, no control characters, RFC 5280 upper bounds.
-Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), BeforeValidator(_clean)]
-Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), BeforeValidator(_clean)]
-
-
-def _country(value: Any) -> Any:
-    if isinstance(value, str) and not re.fullmatch(r"[A-Z]{2}", value):
-        raise ValueError(
-            f"country {value!r} must be a two-letter ISO 3166 code in capitals, like GB"
-        )
-    return value
-
-
-class Subject(BaseModel):
-    """The certificate subject; every attribute optional here, CN required on `Account`."""
-
-    model_config = _FROZEN
-
-    country: Annotated[str, BeforeValidator(_country)] | None = Field(
-        None, description="C: two-letter ISO 3166 code, upper case"
-    )
-    state: Text128 | None = Field(None, description="ST")
-    locality: Text128 | None = Field(None, description="L")
-    organization: Text64 | None = Field(None, description="O")
-    organizational_unit: Text64 | None = Field(None, description="OU")
-    common_name: Text64 | None = Field(None, description="CN (required, at most 64 characters)")
-    email_address: (
-        # ASCII only: emailAddress is an IA5String, and openssl refuses anything else.
-        Annotated[str, StringConstraints(pattern=r"^[!-?A-~]+@[!-?A-~]+$", max_length=128)] | None
-    ) = Field(None, description="emailAddress")
-
-    def merged(self, override: Subject) -> Subject:
-        """This subject with every attribute that `override` sets replaced."""
-        return self.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
-
-
-class KeySpec(BaseModel):
-    """The key pair: RSA, 1024 or 2048 bits, as Betfair requires."""
-
-    model_config = _FROZEN
-
-    type: Literal["rsa"] = Field("rsa", description="only RSA is accepted by Betfair")
-    size: int = Field(2048, description="1024 (accepted with a warning) or 2048")
-
-    @field_validator("size")
-    @classmethod
-    def _betfair_sizes(cls, size: int) -> int:
-        if size not in (1024, 2048):
-            raise ValueError(f"key size {size} is not accepted by Betfair: use 2048 (or 1024)")
-        return size
-
-
-class Validity(BaseModel):
-    model_config = _FROZEN
-
-    days: int = Field(365, ge=1, le=3650, description="certificate lifetime in days")
-    renew_before: RenewWindowField = Field(
-        default_factory=lambda: RenewWindow.parse("30d"),
-        description="renew this long before expiry: '30d', '36h' or a share like '25%'",
-    )
-    renew_jitter: RenewWindowField | None = Field(
-        None,
-        description="spread a fleet's renewals: each account renews up to this much earlier "
-        "(a duration like '5d'), by an amount fixed per account so plans stay stable",
-    )
-
-    @field_validator("renew_jitter")
-    @classmethod
-    def _jitter_is_a_duration(cls, value: RenewWindow | None) -> RenewWindow | None:
-        if value is not None and value.duration is None:
-            raise ValueError("renew_jitter must be a duration like '5d' or '12h', not a share")
-        return value
-
-
-class P12Spec(BaseModel):
-    model_config = _FROZEN
-
-    profile: P12Profile = Field(
-        "modern",
-        description="modern: AES-256/PBKDF2 (OpenSSL 3, Java 11+); "
-        "legacy: 3DES/SHA-1 MAC (Java 8, older .NET, macOS Keychain)",
-    )
-    password: SecretRef | None = None
-
-
-_ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-
-
-def _account_name(value: Any) -> Any:
-    if isinstance(value, str) and not _ACCOUNT_NAME.match(value):
-        raise ValueError(
-            f"account name {value!r} is not a safe directory name: lower-case letters, digits, "
-            "'.', '_' and '-', at most 64, starting with a letter or digit"
-        )
-    return value
-
-
-AccountName = Annotated[
-    str,
-    BeforeValidator(_account_name),
-    Field(
-        description="the account's directory name: [a-z0-9][a-z0-9._-]{0,63}",
-        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
-    ),
-]
-
-
-class AccountDefaults(BaseModel):
-    """Fields an account may take from `defaults`; each overrides field by field."""
-
-    model_config = _FROZEN
-
-    jurisdiction: JurisdictionField | None = None
-    app_key: SecretRef | None = None
-    password: SecretRef | None = None
-    key: KeySpec | None = None
-    subject: Subject | None = None
-    validity: Validity | None = None
-    outputs: list[Output] | None = None
-    p12: P12Spec | None = None
-
-
-class AccountEntry(AccountDefaults):
-    """One item of `accounts:`."""
-
-    name: AccountName
-    username: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-
-
-def _whole_number(value: Any) -> Any:
-    # YAML's `true` and `1.0` would otherwise pass as 1.
-    if type(value) is not int:
-        raise ValueError("version must be the number 1")
-    return value
-
-
-class ProfileDocument(BaseModel):
-    """A profile file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, title="bfprov profile")
-
-    version: Annotated[Literal[1], BeforeValidator(_whole_number)]
-    output_dir: Annotated[str, StringConstraints(min_length=1), BeforeValidator(_clean)] | None = (
-        Field(None, description="where account directories go, relative to this file")
-    )
-    templates: Annotated[str, StringConstraints(min_length=1), BeforeValidator(_clean)] | None = (
-        Field(None, description="a directory of Jinja templates overriding the bundled ones")
-    )
-    archive_keep: int = Field(
-        3, ge=1, le=100, description="earlier generations kept per account in archive/"
-    )
-    defaults: AccountDefaults = Field(default_factory=AccountDefaults)
-    accounts: list[AccountEntry] = Field(default_factory=list)
-
-
-def _merge_section(base: BaseModel | None, override: BaseModel | None) -> BaseModel | None:
-    if base is None or override is None:
-        return override if override is not None else base
-    return base.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
 
 
 class Account(BaseModel):
@@ -358,6 +60,7 @@ class Account(BaseModel):
     validity: Validity = Field(default_factory=Validity)
     outputs: tuple[Output, ...] = DEFAULT_OUTPUTS
     p12: P12Spec = Field(default_factory=P12Spec)
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Account:
@@ -386,24 +89,6 @@ class Account(BaseModel):
                 f"is as long as the validity ({self.validity.days} days)"
             )
         return self
-
-    @classmethod
-    def merge(cls, defaults: AccountDefaults, entry: AccountEntry) -> Account:
-        """Resolve an entry against its file's defaults (sections merge key by key)."""
-        data: dict[str, Any] = {"name": entry.name, "username": entry.username}
-        for field in AccountDefaults.model_fields:
-            base, mine = getattr(defaults, field), getattr(entry, field)
-            if field in ("key", "subject", "validity", "p12"):
-                value = _merge_section(base, mine)
-            else:
-                value = mine if mine is not None else base
-            if value is not None:
-                data[field] = value
-        if "subject" not in data:
-            data["subject"] = Subject()
-        if "outputs" in data:
-            data["outputs"] = tuple(data["outputs"])
-        return cls.model_validate(data)
 
     @property
     def stem(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bfprov.desired.models import ProfileDocument
+from bfprov.desired.document import ProfileDocument
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
