@@ -155,14 +155,20 @@ def test_a_literal_token_is_refused_and_not_echoed() -> None:
 @pytest.mark.parametrize(
     ("timeout", "expected"),
     [
-        ("60", "timeout '60' is not a duration like '60s', '2m' or '1h'"),
-        ("0s", "timeout '0s' is not a duration"),
-        ("1d", "timeout '1d' is not a duration"),
+        ("soon", "timeout: 'soon' is not a duration like '30s', '5m', '2h' or '7d'"),
+        ("0s", "timeout '0s' must be longer than 0"),
+        ("-5s", "timeout: '-5s' is not a duration"),
     ],
 )
 def test_hook_timeouts(timeout: str, expected: str) -> None:
     found = messages({"timeout": timeout}, TypeAdapter(HooksConfig))
     assert any(expected in m for m in found), found
+
+
+@pytest.mark.parametrize(("timeout", "seconds"), [("90", 90), ("2m", 120), ("1h", 3600)])
+def test_hook_timeouts_read_as_every_bfprov_duration(timeout: str, seconds: int) -> None:
+    hooks = TypeAdapter(HooksConfig).validate_python({"timeout": timeout})
+    assert hooks.timeout.total_seconds() == seconds
 
 
 def test_hook_argv_must_not_be_empty() -> None:

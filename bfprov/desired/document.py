@@ -21,6 +21,7 @@ from bfprov.desired.fields import (
     Validity,
     clean,
 )
+from bfprov.publish.config import HooksConfig, PublishEntry
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -42,6 +43,14 @@ class AccountDefaults(BaseModel):
         None,
         description="free key/value strings to select accounts by; an account's labels "
         "are merged over those of defaults key by key",
+    )
+    publish: list[PublishEntry] | None = Field(
+        None,
+        description="where the live pair is delivered (vault, aws_secrets_manager, "
+        "kubernetes); an account's list replaces that of defaults",
+    )
+    hooks: HooksConfig | None = Field(
+        None, description="commands run after a pair goes live (on_live) or a failure"
     )
 
 

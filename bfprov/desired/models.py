@@ -27,6 +27,7 @@ from bfprov.desired.fields import (
     Subject,
     Validity,
 )
+from bfprov.publish.config import HooksConfig, PublishEntry
 
 __all__ = [
     "DEFAULT_OUTPUTS",
@@ -61,6 +62,8 @@ class Account(BaseModel):
     outputs: tuple[Output, ...] = DEFAULT_OUTPUTS
     p12: P12Spec = Field(default_factory=P12Spec)
     labels: dict[str, str] = Field(default_factory=dict)
+    publish: tuple[PublishEntry, ...] = ()
+    hooks: HooksConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Account:

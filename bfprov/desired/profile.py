@@ -108,7 +108,7 @@ def _profile_files(path: Path) -> list[Path]:
     raise ProfileError([f"{path}: no such profile file or directory"])
 
 
-_SECTIONS = frozenset({"key", "subject", "validity", "p12"})
+_SECTIONS = frozenset({"key", "subject", "validity", "p12", "hooks"})
 
 
 def resolve(defaults: AccountDefaults, entry: AccountEntry) -> Account:
@@ -127,8 +127,9 @@ def resolve(defaults: AccountDefaults, entry: AccountEntry) -> Account:
             data[name] = value
     if "subject" not in data:
         data["subject"] = Subject()
-    if "outputs" in data:
-        data["outputs"] = tuple(data["outputs"])
+    for name in ("outputs", "publish"):
+        if name in data:
+            data[name] = tuple(data[name])
     return Account.model_validate(data)
 
 

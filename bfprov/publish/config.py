@@ -24,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from bfprov.desired.models import SecretRef
+from bfprov.desired.fields import SecretRef
+from bfprov.durations import parse_duration
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 PLACEHOLDER = "{account}"
@@ -78,12 +79,15 @@ def _loopback(host: str) -> bool:
 def _duration(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value
-    text = value.strip() if isinstance(value, str) else value
-    m = re.fullmatch(r"(\d+)([smh])", text) if isinstance(text, str) else None
-    if m is None or int(m[1]) == 0:
+    if not isinstance(value, str):
         raise ValueError(f"timeout {value!r} is not a duration like '60s', '2m' or '1h'")
-    unit = {"s": "seconds", "m": "minutes", "h": "hours"}[m[2]]
-    return timedelta(**{unit: int(m[1])})
+    try:
+        delta = parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"timeout: {exc}") from None
+    if not delta:
+        raise ValueError(f"timeout {value!r} must be longer than 0")
+    return delta
 
 
 def _matching(pattern: str, what: str) -> Any:
