@@ -81,8 +81,15 @@ def plan(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="a Markdown summary, for pull-request comments")
     ] = False,
+    no_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--no-refresh",
+            help="trust bfprov's records of what it published instead of asking each target",
+        ),
+    ] = False,
 ) -> None:
-    """Observe the disk and show what apply would change."""
+    """Observe the disk (and publishing targets) and show what apply would change."""
     from bfprov.commands.plan import plan as run
 
     raise typer.Exit(
@@ -92,6 +99,7 @@ def plan(
             out=out,
             detailed_exitcode=detailed_exitcode,
             markdown=markdown,
+            refresh=not no_refresh,
         )
     )
 

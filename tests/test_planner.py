@@ -550,9 +550,13 @@ def test_whole_plan_summary_and_orphans() -> None:
         "rotate": 0,
         "update": 0,
         "promote": 0,
+        "publish": 0,
         "orphan": 1,
         "noop": 1,
     }
+    assert list(data["summary"]) == [  # SPEC's order
+        "create", "rotate", "update", "promote", "publish", "orphan", "noop"
+    ]  # fmt: skip
     assert [c["account"] for c in data["changes"]] == ["bob", "carol"]
     orphan = data["changes"][1]
     assert orphan["action"] == "orphan" and orphan["requires_upload"] is False

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from pydantic import SecretStr
 
+    from bfprov.apply.deliver import Delivered
     from bfprov.desired.models import Account, Target
     from bfprov.observed.account import ObservedAccount
 
@@ -48,6 +49,7 @@ class Outcome:
     promotion_pending: bool = False
     written: list[str] = field(default_factory=list)
     fingerprint: str | None = None  # of the certificate concerned (new, staged or live)
+    delivered: Delivered | None = None  # deliveries to publishing targets, and hooks
 
 
 @dataclass(frozen=True)

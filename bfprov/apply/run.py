@@ -14,12 +14,21 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bfprov import console, crypto
+from bfprov.apply.deliver import Delivered, publish, run_hooks, stage
 from bfprov.apply.events import append_events, event, log_outcomes
 from bfprov.apply.executor import Inputs, Outcome, execute
 from bfprov.apply.files import archive_orphan
 from bfprov.desired.models import Output
 from bfprov.desired.secret import p12_password
-from bfprov.plan.model import ArchiveOrphan, NewPair, Promote, WriteDerived
+from bfprov.plan.model import (
+    Action,
+    ArchiveOrphan,
+    NewPair,
+    Promote,
+    Publish,
+    Stage,
+    WriteDerived,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,6 +38,7 @@ if TYPE_CHECKING:
     from bfprov.desired.models import Target
     from bfprov.plan.model import Change
     from bfprov.plan.snapshot import Snapshot
+    from bfprov.verify.checks import CheckResult
 
 
 def new_key_bits(change: Change, target: Target) -> int | None:
@@ -129,4 +139,44 @@ def run_changes(
 
 def _job(inputs: Inputs, bits: int | None) -> Outcome:
     key = crypto.generate_key(bits) if bits is not None else None
-    return execute(replace(inputs, key=key))
+    outcome = execute(replace(inputs, key=key))
+    outcome.delivered = deliver_change(inputs.target, inputs.change, outcome)
+    return outcome
+
+
+def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivered | None:
+    """The change's publishing steps, once its files are written; then its hooks.
+
+    A new live pair (created, promoted, rolled back) goes to every target and then runs
+    `on_live`; a staged pair is offered to the targets that keep a next version; drift
+    is repaired. A failure runs `on_failure`; local files stay as they are.
+    """
+    went_live = outcome.created or outcome.promoted or outcome.restored is not None
+    delivered = Delivered()
+    acted = False
+    for step in change.steps:
+        if isinstance(step, Stage) and outcome.staged:
+            stage(target, step.labels, delivered)
+            acted = True
+        elif isinstance(step, Publish) and (went_live or change.action not in _GOES_LIVE):
+            publish(target, step.labels, delivered)
+            acted = True
+    if went_live:
+        kind = "created" if outcome.created else "promoted" if outcome.promoted else "rolled_back"
+        if not delivered.failed:
+            run_hooks(target, kind, outcome.fingerprint, delivered)
+            acted = True
+    if delivered.failed:
+        run_hooks(target, "failed", outcome.fingerprint, delivered)
+    return delivered if acted or delivered.failed else None
+
+
+_GOES_LIVE = (Action.CREATE, Action.PROMOTE)
+
+
+def on_failure(target: Target, results: Sequence[CheckResult]) -> Delivered:
+    """Run the account's `on_failure` hook after its login check failed."""
+    delivered = Delivered()
+    fingerprint = next((r.fingerprint for r in results if r.account == target.name), None)
+    run_hooks(target, "failed", fingerprint, delivered)
+    return delivered

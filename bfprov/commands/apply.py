@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.apply.lock import apply_lock
-from bfprov.apply.run import p12_passwords, run_changes
+from bfprov.apply.run import on_failure, p12_passwords, run_changes
 from bfprov.errors import BfprovError
 from bfprov.plan.model import Action
 from bfprov.plan.saved import check_saved_plan
 from bfprov.plan.snapshot import load, snapshot
 from bfprov.verify.checks import Check, credentials, record, run_checks
-from bfprov.views.apply import report
+from bfprov.views.apply import delivery_failed, report, report_hooks
 from bfprov.views.plan import plan_text
 from bfprov.views.verify import show
 
@@ -74,10 +74,16 @@ def apply(
     show(results, as_json=False)
     failed = [r for r in live_results if not r.success]
     failed += [r for r in staged_results if not r.success and not r.awaiting_upload]
+    code = 0
     if failed:
-        console.error("login check failed for " + ", ".join(sorted({r.account for r in failed})))
-        return 1
-    return 0
+        accounts_failed = sorted({r.account for r in failed})
+        console.error("login check failed for " + ", ".join(accounts_failed))
+        for name in accounts_failed:
+            report_hooks(name, on_failure(targets[name], failed))
+        code = 1
+    if delivery_failed(outcomes):
+        code = 1
+    return code
 
 
 def _live_checks(outcomes: list[Outcome], targets: dict[str, Target]) -> list[Check]:

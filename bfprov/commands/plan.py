@@ -24,10 +24,11 @@ def plan(
     out: Path | None,
     detailed_exitcode: bool,
     markdown: bool = False,
+    refresh: bool = True,
 ) -> int:
     if as_json and markdown:
         raise BfprovError("choose one of --json and --markdown")
-    snap = snapshot(load(settings))
+    snap = snapshot(load(settings), refresh=refresh)
     if out is not None:
         from bfprov.apply.files import write_plan_file
 

@@ -9,11 +9,13 @@ from bfprov import console
 from bfprov.apply.events import log_outcomes
 from bfprov.apply.executor import Inputs, execute
 from bfprov.apply.lock import apply_lock
+from bfprov.apply.run import deliver_change
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
 from bfprov.plan.operations import promotion
 from bfprov.plan.snapshot import load, snapshot
 from bfprov.verify.checks import Check, record, run_checks
+from bfprov.views.apply import delivery_failed
 from bfprov.views.verify import show
 
 if TYPE_CHECKING:
@@ -60,16 +62,22 @@ def promote(
             record(results, checks, locked=True)
             show(results, as_json=False)
             refused = [r.account for r in results if not r.success]
+        outcomes = []
         for job in jobs:
             if job.target.name in refused:
                 continue
             outcome = execute(job)
             log_outcomes([(job.target.output_dir, outcome, ("promote",))])
+            outcome.delivered = deliver_change(job.target, job.change, outcome)
+            outcomes.append(outcome)
             if outcome.promoted:
                 console.say(f"Promoted the staged pair of {job.target.name}: it is now live.")
+            for label in outcome.delivered.published if outcome.delivered else ():
+                console.say(f"Published {job.target.name} to {label}")
+    failed_delivery = delivery_failed(outcomes)
     if refused:
         raise BfprovError(
             f"not promoted: the staged pair of {', '.join(refused)} did not log in "
             "(see the table above); its live pair is untouched"
         )
-    return 0
+    return 1 if failed_delivery else 0

@@ -9,12 +9,16 @@ from bfprov import console
 from bfprov.apply.events import log_outcomes
 from bfprov.apply.executor import Inputs, execute
 from bfprov.apply.lock import apply_lock
+from bfprov.apply.run import deliver_change
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
 from bfprov.observed.account import observe_account
 from bfprov.observed.observe import archived_generations
+from bfprov.observed.publications import targets_of
 from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
+from bfprov.publish.base import target_label
+from bfprov.views.apply import delivery_failed
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings
@@ -31,7 +35,10 @@ def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> 
             raise BfprovError(f"{account} has no archived generation with a key pair to restore")
         generation = generations[-1]
         password = p12_password(target)
-        change = plan_rollback(account, generation.name)
+        labels = tuple(
+            target_label(c, target.name, target.source.parent) for c in targets_of(target)
+        )
+        change = plan_rollback(account, generation.name, labels)
         outcome = execute(
             Inputs(
                 target=target,
@@ -44,6 +51,7 @@ def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> 
             )
         )
         log_outcomes([(target.output_dir, outcome, change.reasons)])
+        outcome.delivered = deliver_change(target, change, outcome)
     facts = generation.pair.crt_facts
     fingerprint = facts.fingerprint_sha256[:16] if facts else "?"
     console.say(
@@ -57,4 +65,6 @@ def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> 
     )
     if facts is not None and facts.not_after <= datetime.now(UTC):
         console.warn(f"the restored certificate expired on {facts.not_after:%Y-%m-%d}")
-    return 0
+    for label in outcome.delivered.published if outcome.delivered else ():
+        console.say(f"Published {account} to {label}")
+    return 1 if delivery_failed([outcome]) else 0

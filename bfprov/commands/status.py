@@ -23,7 +23,7 @@ def status(settings: Settings, *, as_json: bool, prometheus: bool) -> int:
     """Report every account; exit 0 whatever the states (it reports, it is not a check)."""
     if as_json and prometheus:
         raise BfprovError("--json and --prometheus cannot be used together: choose one")
-    rows = status_rows(snapshot(load(settings)))
+    rows = status_rows(snapshot(load(settings), refresh=False))
     if as_json:
         console.raw(dump_json(status_json(rows)))
     elif prometheus:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bfprov.plan.model import Action, Change, Promote, RemoveLeftovers, Restore
+from bfprov.plan.model import Action, Change, Promote, Publish, RemoveLeftovers, Restore
 
 
 def promotion(change: Change | None) -> Change | None:
@@ -19,18 +19,19 @@ def promotion(change: Change | None) -> Change | None:
     """
     if change is None:
         return None
-    steps = tuple(s for s in change.steps if isinstance(s, Promote | RemoveLeftovers))
+    steps = tuple(s for s in change.steps if isinstance(s, Promote | RemoveLeftovers | Publish))
     if not any(isinstance(s, Promote) for s in steps):
         return None
     return replace(change, steps=steps)
 
 
-def rollback(account: str, generation: str) -> Change:
-    """Bring back the archived `generation` as the live pair; it must be uploaded again."""
+def rollback(account: str, generation: str, targets: tuple[str, ...] = ()) -> Change:
+    """Bring back the archived `generation` as the live pair, and deliver it to the
+    publishing targets (by label); it must be uploaded to Betfair again."""
     return Change(
         account=account,
         action=Action.UPDATE,
         reasons=(f"rollback to the generation archived at {generation}",),
         requires_upload=True,
-        steps=(Restore(generation),),
+        steps=(Restore(generation), Publish(targets)) if targets else (Restore(generation),),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -12,8 +12,11 @@ from bfprov.desired.models import Output
 from bfprov.desired.profile import load_profiles
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from bfprov.desired.models import Desired
     from bfprov.observed.observe import Observed
+    from bfprov.observed.publications import TargetState
     from bfprov.plan.model import Plan
     from bfprov.settings import Settings
 
@@ -66,6 +69,7 @@ class Snapshot:
     plan: Plan
     cnf_texts: dict[str, str | None]
     now: datetime
+    publications: Mapping[str, tuple[TargetState, ...]] = field(default_factory=dict)
 
     def desired_digest(self) -> str:
         """A digest of the desired state (secret references, never secret values)."""
@@ -77,12 +81,24 @@ class Snapshot:
         return h.hexdigest()
 
 
-def snapshot(desired: Desired, *, orphans: bool = True, now: datetime | None = None) -> Snapshot:
-    """Observe the disk and plan against it."""
+def snapshot(
+    desired: Desired,
+    *,
+    orphans: bool = True,
+    now: datetime | None = None,
+    refresh: bool = True,
+) -> Snapshot:
+    """Observe the disk (and the publishing targets) and plan against it.
+
+    `refresh=False` trusts bfprov's records of what it published instead of asking each
+    target (`plan --no-refresh`, and `status`, which never goes to the network).
+    """
     # Imported here: `validate` loads profiles through this module and must not pay for
     # observing (which brings in `cryptography`).
     from bfprov.observed.observe import observe
+    from bfprov.observed.publications import observe_publications
     from bfprov.plan.planner import plan as make_plan
+    from bfprov.plan.publishing import with_publications
 
     now = now or datetime.now(UTC)
     cnf_texts = render_cnfs(desired)
@@ -91,4 +107,11 @@ def snapshot(desired: Desired, *, orphans: bool = True, now: datetime | None = N
         for name, text in cnf_texts.items()
     }
     observed = observe(desired, orphans=orphans)
-    return Snapshot(desired, observed, make_plan(desired, observed, now, expected), cnf_texts, now)
+    plan = make_plan(desired, observed, now, expected)
+    publications = observe_publications(desired, refresh=refresh)
+    if publications:
+        plan = with_publications(plan, observed, publications)
+        order = {t.name: i for i, t in enumerate(desired.targets)}
+        changes = sorted(plan.changes, key=lambda c: order.get(c.account, len(order)))
+        plan = replace(plan, changes=tuple(changes))
+    return Snapshot(desired, observed, plan, cnf_texts, now, publications)

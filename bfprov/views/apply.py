@@ -9,6 +9,7 @@ from bfprov import console
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from bfprov.apply.deliver import Delivered
     from bfprov.apply.executor import Outcome
     from bfprov.plan.snapshot import Snapshot
 
@@ -38,6 +39,8 @@ def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
             counts["updated"] += 1
     for o in outcomes:
         console.detail(f"{o.account}: wrote {', '.join(o.written) or 'nothing'}")
+        for label in o.delivered.published if o.delivered else ():
+            console.say(f"Published {o.account} to {label}")
     if not console.quiet():
         console.say(
             f"\nApply complete: {counts['created']} created, {counts['staged']} staged for "
@@ -58,3 +61,26 @@ def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
             "verification) or `bfprov promote ACCOUNT --no-verify`"
         )
         console.say(f"\n{counts['pending']} staged pair(s) wait for their upload: {how}.")
+
+
+def report_hooks(account: str, delivered: Delivered | None) -> bool:
+    """Print the hooks that failed; True if one did."""
+    failed = False
+    for hook in delivered.hooks if delivered else ():
+        if not hook.ok:
+            console.error(f"{account}: {hook.describe()}")
+            failed = True
+    return failed
+
+
+def delivery_failed(outcomes: Sequence[Outcome]) -> bool:
+    """Print every failed publication and hook, one line each; True if any failed."""
+    failed = False
+    for o in outcomes:
+        if o.delivered is None:
+            continue
+        for why in o.delivered.failed:
+            console.error(f"{o.account}: publication failed: {why}")
+            failed = True
+        failed = report_hooks(o.account, o.delivered) or failed
+    return failed

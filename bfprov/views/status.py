@@ -7,7 +7,7 @@ Pure: built from a snapshot (desired, observed, plan) and each account's record,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from bfprov.plan.renewal import renewal_window
 if TYPE_CHECKING:
     from bfprov.desired.models import Target
     from bfprov.observed.account import ObservedAccount
+    from bfprov.observed.publications import TargetState
     from bfprov.plan.snapshot import Snapshot
 
 
@@ -96,11 +97,27 @@ def status_rows(snap: Snapshot) -> list[StatusRow]:
     """The accounts of the profiles, in profile order, then the orphaned directories."""
     actions = {c.account: c.action for c in snap.plan.changes if c.action is not Action.ORPHAN}
     rows = [
-        account_row(t, snap.observed.accounts[t.name], actions.get(t.name, Action.NOOP), snap.now)
+        replace(
+            account_row(
+                t, snap.observed.accounts[t.name], actions.get(t.name, Action.NOOP), snap.now
+            ),
+            published=_published(snap.publications.get(t.name, ()), snap.observed.accounts[t.name]),
+        )
         for t in snap.desired.targets
     ]
     rows += [StatusRow(name, None, State.ORPHAN) for name in sorted(snap.observed.orphans)]
     return rows
+
+
+def _published(
+    states: tuple[TargetState, ...], obs: ObservedAccount
+) -> tuple[tuple[str, bool], ...]:
+    """Per target: does it hold the live pair, as bfprov last delivered it (no network)."""
+    live = obs.live.crt_facts.fingerprint_sha256 if obs.live.crt_facts else None
+    return tuple(
+        (s.label, live is not None and s.held_fingerprint == live and s.error is None)
+        for s in states
+    )
 
 
 def account_state(obs: ObservedAccount, action: Action, now: datetime) -> State:

@@ -59,12 +59,15 @@ def status_table(rows: Sequence[StatusRow]) -> Table:
     table.add_column("days left", justify="right", no_wrap=True)
     table.add_column("fingerprint", no_wrap=True)
     table.add_column("last check", overflow="fold", min_width=16)
+    delivering = any(r.published for r in rows)
+    if delivering:
+        table.add_column("published", no_wrap=True)
     for r in rows:
         # Text, not str: a recorded error may hold brackets that Rich would take for markup.
         last = (
             check_text(r.last_check, r.last_login_success) if r.state is not State.ORPHAN else "-"
         )
-        table.add_row(
+        cells: list[str | Text] = [
             Text(r.account),
             r.jurisdiction or "-",
             Text(r.state.value, style=STATE_STYLES[r.state]),
@@ -72,7 +75,12 @@ def status_table(rows: Sequence[StatusRow]) -> Table:
             f"{r.days_left:.1f}" if r.days_left is not None else "-",
             r.fingerprint[:16] if r.fingerprint else "-",
             Text(last),
-        )
+        ]
+        if delivering:
+            held = sum(1 for _, ok in r.published if ok)
+            style = "green" if held == len(r.published) else "red"
+            cells.append(Text(f"{held}/{len(r.published)}" if r.published else "-", style=style))
+        table.add_row(*cells)
     return table
 
 
