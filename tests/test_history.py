@@ -118,3 +118,29 @@ def test_history_with_no_trail_yet_is_empty(
     profile: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _history(profile, capsys) == []
+
+
+def test_login_checks_are_in_the_history(
+    profile: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bfprov.sandbox import Emulator
+
+    with Emulator(profile.parent / "sandbox") as emu:
+        for name in ("alice", "bob"):
+            emu.add_account(name, PASSWORD, APP_KEY)
+        monkeypatch.setenv("BFPROV_IDENTITY_URL", emu.url)
+        monkeypatch.setenv("BFPROV_CA_BUNDLE", str(emu.ca_path))
+        assert main(["apply", "--yes", "--no-verify", "--profiles", str(profile)]) == 0
+        crt = profile.parent / "certs" / "alice" / "client-2048.crt"
+        emu.upload("alice", crt.read_bytes())
+        assert main(["verify", "--profiles", str(profile)]) == 1  # bob is not uploaded
+        checks = [e for e in _history(profile, capsys) if e["event"] == "login_check"]
+    assert {(e["account"], e["pair"], e["login_status"]) for e in checks} == {
+        ("alice", "live", "SUCCESS"),
+        ("bob", "live", "CERT_AUTH_REQUIRED"),
+    }
+    assert checks[0]["fingerprint"] == _fingerprint(crt) or checks[1]["fingerprint"] == (
+        _fingerprint(crt)
+    )
+    text = (profile.parent / "certs" / ".bfprov" / "events.jsonl").read_text()
+    assert PASSWORD not in text and APP_KEY not in text

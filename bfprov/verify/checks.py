@@ -18,9 +18,11 @@ from bfprov.verify.client import Credentials, LoginClient, Outcome, endpoints
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from bfprov.desired.models import Target
     from bfprov.observed.account import ObservedAccount, Pair
+    from bfprov.observed.events import Event
     from bfprov.settings import Settings
 
 PairName = Literal["live", "staged"]
@@ -162,10 +164,21 @@ def record(results: Sequence[CheckResult], checks: Sequence[Check], *, locked: b
     """
     import contextlib
 
+    from bfprov.apply.events import append_events, event
     from bfprov.apply.lock import apply_lock
-    from bfprov.apply.store import record_check
     from bfprov.errors import BfprovError
 
+    # The audit trail is append-only: every check goes in, whoever holds the lock.
+    trail: dict[Path, list[Event]] = {}
+    for c, r in zip(checks, results, strict=True):
+        status = r.outcome.status
+        trail.setdefault(c.target.output_dir, []).append(event(
+            c.target.name, "login_check", fingerprint=r.fingerprint, pair=c.pair,
+            login_status=status, detail=None if status else r.outcome.error,
+        ))  # fmt: skip
+    for output_dir, events in trail.items():
+        if output_dir.is_dir():  # verify creates nothing
+            append_events(output_dir, events)
     with contextlib.ExitStack() as locks:
         if not locked:
             try:
@@ -175,10 +188,12 @@ def record(results: Sequence[CheckResult], checks: Sequence[Check], *, locked: b
             except BfprovError:
                 console.note("an apply is running: these results are not recorded for status")
                 return
-        _record(results, checks, record_check)
+        _record(results, checks)
 
 
-def _record(results: Sequence[CheckResult], checks: Sequence[Check], record_check: Any) -> None:
+def _record(results: Sequence[CheckResult], checks: Sequence[Check]) -> None:
+    from bfprov.apply.store import record_check
+
     now = datetime.now(UTC).isoformat(timespec="seconds")
     by_account: dict[str, list[tuple[Check, CheckResult]]] = {}
     for check, result in zip(checks, results, strict=True):
