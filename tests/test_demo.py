@@ -19,4 +19,5 @@ def test_demo_runs_green(
     assert "1 promoted" in out
     assert "No changes. 3 accounts match the profiles." in out
     assert "$ bfprov status" in out
+    assert "Published alice to kubernetes " in out and "betfair-carmen.yaml" in out
     assert "Demo complete" in out

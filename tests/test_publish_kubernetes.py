@@ -51,7 +51,7 @@ def test_plain_manifest(tmp_path: Path, make_bundle: MakeBundle) -> None:
     profile_dir = tmp_path / "profiles"
     config = KubernetesConfig(dir="../k8s", namespace="bots", name="betfair-{account}")
     target = make_target(config, "alice", profile_dir)
-    path = profile_dir / "../k8s/betfair-alice.yaml"
+    path = tmp_path / "k8s" / "betfair-alice.yaml"  # dir is relative to the profile
     assert target.label == f"kubernetes {path}"
     assert target.observe() is None
     bundle = make_bundle(p12=True)

@@ -37,6 +37,8 @@ defaults:
   validity: {days: 365, renew_before: 30d}
   outputs: [key, crt, pem, p12, csr, cnf]
   p12: {profile: modern, password: {file: ../secrets/p12_password}}
+  publish:                          # Secret manifests for a GitOps repository
+    - kubernetes: {dir: ../k8s, namespace: bots, name: "betfair-{account}"}
 accounts:
 """
 
@@ -95,6 +97,20 @@ class _Demo:
             raise BfprovError(f"demo step '{command}' exited {code}, expected {expect}")
         console.say("")
 
+    def manifests(self) -> None:
+        """What a GitOps repository would receive: one Secret manifest per account."""
+        from bfprov.observed.publications import read_deliveries
+
+        console.say(
+            Rule("Delivered: Kubernetes Secret manifests (kubernetes.io/tls)", align="left")
+        )
+        for name, _ in ACCOUNTS:
+            path = self.root / "k8s" / f"betfair-{name}.yaml"
+            held = read_deliveries(self.root / "certs" / name)
+            fingerprint = next((d.fingerprint for d in held.values()), None) or "-"
+            console.say(f"{path}  (certificate {fingerprint[:16]}...)")
+        console.say("")
+
     def upload(self, names: tuple[str, ...], staged: bool = False) -> None:
         sub = "staged/" if staged else ""
         console.say(Rule("On Betfair's website (here: the emulator), upload the certificate",
@@ -121,7 +137,8 @@ def demo(*, keep: bool) -> int:
         console.say(f"bfprov demo in {root}, against the embedded emulator at {emulator.url}\n")
         d.step("Check the profile", "bfprov validate")
         d.step("Plan: three accounts to create", "bfprov plan --detailed-exitcode", 2)
-        d.step("Create keys and certificates", "bfprov apply --yes")
+        d.step("Create keys and certificates, and deliver them", "bfprov apply --yes")
+        d.manifests()
         d.upload(tuple(name for name, _ in ACCOUNTS))
         d.step("Every account logs in", "bfprov verify")
         d.profile.write_text(d.profile.read_text().replace("alice bot", "alice trading bot"))
@@ -131,7 +148,8 @@ def demo(*, keep: bool) -> int:
         d.step("The staged pair is refused until it is uploaded", "bfprov verify")
         d.step("Apply tries the staged pair and leaves the live one alone", "bfprov apply --yes")
         d.upload(("alice",), staged=True)
-        d.step("Now the staged pair logs in: apply promotes it", "bfprov apply --yes")
+        d.step("Now the staged pair logs in: apply promotes and delivers it", "bfprov apply --yes")
+        d.manifests()
         d.step("Every account logs in with its live pair", "bfprov verify")
         d.step("Nothing left to do", "bfprov plan --detailed-exitcode")
         d.step("Where every account stands", "bfprov status")

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bfprov.errors import BfprovError
 from bfprov.layout import PUBLISHED_FILE, RECORD_DIR
-from bfprov.observed.files import read_bytes
+from bfprov.observed.files import lstat, read_bytes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,9 +61,12 @@ class TargetState:
 
 def read_deliveries(directory: Path) -> dict[str, Delivery]:
     """An account's record of deliveries, by target label; {} when absent or damaged."""
+    path = directory / RECORD_DIR / PUBLISHED_FILE
+    if lstat(path) is None:
+        return {}
     try:
-        raw = json.loads(read_bytes(directory / RECORD_DIR / PUBLISHED_FILE))
-    except (OSError, ValueError):
+        raw = json.loads(read_bytes(path))
+    except (BfprovError, ValueError):  # unreadable or damaged: nothing recorded
         return {}
     if not isinstance(raw, dict):
         return {}

@@ -7,15 +7,21 @@ only metadata when observed, and never puts a token or key material in a message
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from bfprov.errors import BfprovError
-from bfprov.publish.config import AwsSecretsManagerConfig, KubernetesConfig, VaultConfig
+from bfprov.publish.config import (
+    AwsSecretsManagerConfig,
+    KubernetesConfig,
+    VaultConfig,
+    render,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
-    from pathlib import Path
     from types import ModuleType
 
     from bfprov.publish.bundle import Bundle
@@ -82,14 +88,18 @@ class Target(Protocol):
 def target_label(config: TargetConfig, account: str, profile_dir: Path) -> str:
     """The target's label, known even when the target cannot be built (a missing package,
     an unreadable token): records and messages are keyed by it."""
-    from bfprov.publish.config import render
-
     if isinstance(config, VaultConfig):
         return f"vault {config.address} {config.mount}/{render(config.path, account)}"
     if isinstance(config, AwsSecretsManagerConfig):
         where = config.endpoint_url or config.region
         return f"aws_secrets_manager {where} {render(config.name, account)}"
-    return f"kubernetes {profile_dir / config.dir / (render(config.name, account) + '.yaml')}"
+    return f"kubernetes {manifest_path(config, account, profile_dir)}"
+
+
+def manifest_path(config: KubernetesConfig, account: str, profile_dir: Path) -> Path:
+    """Where a Kubernetes target's manifest goes: `dir` is relative to the profile."""
+    name = f"{render(config.name, account)}.yaml"
+    return Path(os.path.normpath(profile_dir / config.dir / name))
 
 
 def make_target(

@@ -20,7 +20,7 @@ from ruamel.yaml.error import YAMLError
 from bfprov.apply.files import write_file
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError, target_label
+from bfprov.publish.base import Published, PublishError, manifest_path, target_label
 from bfprov.publish.config import render
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class KubernetesTarget:
     ) -> None:
         self.name = render(config.name, account)
         self.namespace = config.namespace
-        self.path = profile_dir / config.dir / f"{self.name}.yaml"
+        self.path = manifest_path(config, account, profile_dir)
         self.label = target_label(config, account, profile_dir)
         self.recipients = tuple(config.sops_age_recipients or ())
         self.timeout = timeout
