@@ -6,9 +6,11 @@ import time
 from typing import TYPE_CHECKING
 
 from bfprov import console
+from bfprov.apply.run import on_failure
 from bfprov.observed.observe import observe
 from bfprov.plan.snapshot import load
 from bfprov.verify.checks import PARALLEL, Check, record, run_checks
+from bfprov.views.apply import report_hooks
 from bfprov.views.verify import show, summary
 
 if TYPE_CHECKING:
@@ -39,4 +41,7 @@ def verify(
         ok = sum(1 for r in results if r.pair == "live" and r.success)
         console.note(f"{ok} of {len(desired.targets)} accounts log in with their live pair.")
     console.note(summary(results, len(desired.targets), elapsed))
+    targets = {t.name: t for t in desired.targets}
+    for name in sorted({r.account for r in failed}):
+        report_hooks(name, on_failure(targets[name], failed))
     return 1 if failed else 0
