@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bfprov import __version__
-from bfprov.apply.files import DIR_FLAGS, os_error
+from bfprov.apply.files import DIR_FLAGS, open_dir, os_error
 from bfprov.layout import DIR_MODE, EVENTS_FILE, RECORD_DIR, SECRET_MODE
 from bfprov.observed.events import Event
 
@@ -69,10 +69,7 @@ def append_events(output_dir: Path, events: Sequence[Event]) -> None:
         json.dumps(e.to_json(), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         for e in events
     )
-    try:
-        root = os.open(output_dir, DIR_FLAGS)
-    except OSError as exc:
-        raise os_error(exc, str(output_dir)) from None
+    root = open_dir(output_dir)
     try:
         with contextlib.suppress(FileExistsError):
             os.mkdir(RECORD_DIR, DIR_MODE, dir_fd=root)

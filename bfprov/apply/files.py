@@ -49,11 +49,16 @@ def ensure_output_dir(path: Path) -> None:
         raise BfprovError(f"{path} is not a directory")
 
 
-def sync_dir(path: Path) -> None:
+def open_dir(path: Path) -> int:
+    """A descriptor of the directory `path` (never through a link at its last step)."""
     try:
-        fd = os.open(path, DIR_FLAGS)
+        return os.open(path, DIR_FLAGS)
     except OSError as exc:
         raise os_error(exc, str(path)) from None
+
+
+def sync_dir(path: Path) -> None:
+    fd = open_dir(path)
     try:
         os.fsync(fd)
     except OSError as exc:
@@ -70,10 +75,7 @@ def utc_stamp(now: datetime | None = None) -> str:
 
 def archive_orphan(output_dir: Path, name: str) -> str:
     """Move an orphaned account directory out of the top level (never deleted)."""
-    try:
-        root = os.open(output_dir, DIR_FLAGS)
-    except OSError as exc:
-        raise os_error(exc, str(output_dir)) from None
+    root = open_dir(output_dir)
     try:
         with contextlib.suppress(FileExistsError):
             os.mkdir(ORPHANS, DIR_MODE, dir_fd=root)

@@ -18,7 +18,7 @@ import shutil
 import stat
 from typing import TYPE_CHECKING, Any
 
-from bfprov.apply.files import DIR_FLAGS, exists_at, os_error, utc_stamp, write_file
+from bfprov.apply.files import DIR_FLAGS, exists_at, open_dir, os_error, utc_stamp, write_file
 from bfprov.errors import BfprovError
 from bfprov.layout import ARCHIVE, DIR_MODE, PUBLISHED_FILE, RECORD_DIR, RECORD_FILE, SECRET_MODE
 from bfprov.observed.facts import Unreadable
@@ -47,10 +47,7 @@ class AccountWriter:
         self._had_record = record is not None
         self._written: set[str] = set()  # paths this writer put in place (still there)
         self._last_check: dict[str, Any] | None = None  # set: replaces the one on disk
-        try:
-            root = os.open(output_dir, DIR_FLAGS)
-        except OSError as exc:
-            raise os_error(exc, str(output_dir)) from None
+        root = open_dir(output_dir)
         try:
             self._dirs["."] = self._open_child(root, name, str(self.directory))
         finally:
