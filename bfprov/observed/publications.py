@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bfprov.errors import BfprovError
 from bfprov.layout import PUBLISHED_FILE, RECORD_DIR
 from bfprov.observed.files import read_bytes
 
@@ -60,9 +61,11 @@ class TargetState:
 
 def read_deliveries(directory: Path) -> dict[str, Delivery]:
     """An account's record of deliveries, by target label; {} when absent or damaged."""
+    path = directory / RECORD_DIR / PUBLISHED_FILE
     try:
-        raw = json.loads(read_bytes(directory / RECORD_DIR / PUBLISHED_FILE))
-    except (OSError, ValueError):
+        # read_bytes refuses links and FIFOs with a BfprovError; a missing file is too.
+        raw = json.loads(read_bytes(path))
+    except (BfprovError, OSError, ValueError):
         return {}
     if not isinstance(raw, dict):
         return {}
