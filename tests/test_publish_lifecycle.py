@@ -558,3 +558,43 @@ def test_a_target_that_is_down_fails_the_apply_and_the_next_one_converges(
     assert fleet.plan()[0] == 0
     assert fleet.status()["alice"] == dict.fromkeys(labels.values(), True)
     search_for_secrets(fleet, fleet.bao.token)
+
+
+def test_a_promotion_a_target_missed_runs_on_live_once_the_retry_delivers_it(
+    fleet: Fleet, own_moto: Switch
+) -> None:
+    fleet.aws_endpoint = f"http://127.0.0.1:{own_moto.port}"
+    fleet.write_profile()
+    fleet.ok("apply", "--yes", "--no-verify")
+    fleet.rotate()
+    fleet.ok("apply", "--yes", "--no-verify")
+    labels = fleet.labels()
+    own_moto.stop()
+
+    # The promotion itself happens (the operator vouched); AWS misses it: exit 1.
+    code, out, err = fleet.run("promote", "alice", "--no-verify")
+    assert code == 1
+    assert f"alice: publication failed: {labels['aws']}: unreachable" in err
+    promoted = fleet.fingerprint()
+    assert "Promoted the staged pair of alice" in out
+    assert fleet.vault_fingerprint() == promoted
+    assert [h["env"]["BFPROV_EVENT"] for h in fleet.hooks()] == ["created", "failed"]
+    assert fleet.status()["alice"][labels["aws"]] is False
+    before = fleet.files()
+
+    # The next apply delivers it, and only then runs the on_live the promotion owed.
+    own_moto.start()
+    code, plan = fleet.plan()
+    assert code == 2 and [c["action"] for c in plan["changes"]] == ["publish"]
+    out = fleet.ok("apply", "--yes", "--no-verify")
+    assert f"Published alice to {labels['aws']}" in out
+    assert fleet.held() == {"vault": promoted, "aws": promoted, "kubernetes": promoted}
+    assert fleet.files() == before
+    check_hook_runs(
+        fleet, [("alice", "created"), ("alice", "failed"), ("alice", "promoted")], fleet.bao.token
+    )
+    assert fleet.hooks()[-1]["env"]["BFPROV_FINGERPRINT"] == promoted
+    fleet.ok("apply", "--yes", "--no-verify")  # nothing to do: the hook is not run again
+    assert len(fleet.hooks()) == 3
+    assert fleet.plan()[0] == 0
+    search_for_secrets(fleet, fleet.bao.token)
