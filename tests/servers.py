@@ -150,6 +150,10 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
         moto_api = pytest.importorskip("moto.moto_api")
         ThreadedMotoServer = pytest.importorskip("moto.server").ThreadedMotoServer
 
+    if str(moto_api.recorder._location) != str(recording):
+        # moto was imported before (another module's instance of this session fixture,
+        # or a test's own server): point its recorder here, away from the cwd.
+        moto_api.recorder._location = str(recording)
     ours = str(moto_api.recorder._location) == str(recording)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

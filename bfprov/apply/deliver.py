@@ -39,6 +39,7 @@ class Delivered:
     published: list[str] = field(default_factory=list)  # labels
     failed: list[str] = field(default_factory=list)  # "label: reason"
     hooks: list[HookResult] = field(default_factory=list)
+    owed: list[str] = field(default_factory=list)  # on_live events a retry delivered
 
     @property
     def ok(self) -> bool:
@@ -64,8 +65,15 @@ def bundle_of(target: Target, *, staged: bool = False) -> Bundle:
     )
 
 
-def publish(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
-    """Deliver the live pair to the targets named by `labels`, recording each result."""
+def publish(
+    target: Target, labels: Sequence[str], delivered: Delivered, *, went_live: str | None = None
+) -> None:
+    """Deliver the live pair to the targets named by `labels`, recording each result.
+
+    `went_live` is the on_live event of a pair that just went live: a target that fails
+    keeps it on record as owed, and the delivery that reaches it later reports it in
+    `delivered.owed`, so that on_live still runs once bots there can have the pair.
+    """
     from bfprov.publish.base import PublishError, make_target, target_label
 
     configs = {target_label(c, target.name, target.source.parent): c for c in targets_of(target)}
@@ -85,12 +93,15 @@ def publish(target: Target, labels: Sequence[str], delivered: Delivered) -> None
         except PublishError as exc:
             version = exc.written_version or last
             fingerprint = previous.fingerprint if previous else None
-            records[label] = Delivery(fingerprint, None, version, now, error=exc.reason)
+            owed = went_live or (previous.owed if previous else None)
+            records[label] = Delivery(fingerprint, None, version, now, exc.reason, owed)
             delivered.failed.append(str(exc))
             events.append(event(target.name, "publish_failed", target=label, detail=exc.reason,
                                 fingerprint=bundle.fingerprint))  # fmt: skip
             continue
         records[label] = Delivery(bundle.fingerprint, bundle.not_after_text, result.version, now)
+        if previous is not None and previous.owed and not went_live:
+            delivered.owed.append(previous.owed)
         delivered.published.append(label)
         events.append(event(target.name, "published", target=label, fingerprint=bundle.fingerprint))
     write_deliveries(target.directory, records)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bfprov import console, crypto
-from bfprov.apply.deliver import Delivered, publish, run_hooks, stage
+from bfprov.apply.deliver import Delivered, bundle_of, publish, run_hooks, stage
 from bfprov.apply.events import append_events, event, log_outcomes
 from bfprov.apply.executor import Inputs, Outcome, execute
 from bfprov.apply.files import archive_orphan
@@ -149,9 +149,12 @@ def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivere
 
     A new live pair (created, promoted, rolled back) goes to every target and then runs
     `on_live`; a staged pair is offered to the targets that keep a next version; drift
-    is repaired. A failure runs `on_failure`; local files stay as they are.
+    is repaired. A failure runs `on_failure`; local files stay as they are, and the
+    targets that missed a new live pair owe its `on_live`, run by the apply whose
+    delivery reaches them all.
     """
     went_live = outcome.created or outcome.promoted or outcome.restored is not None
+    kind = "created" if outcome.created else "promoted" if outcome.promoted else "rolled_back"
     delivered = Delivered()
     acted = False
     for step in change.steps:
@@ -159,13 +162,13 @@ def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivere
             stage(target, step.labels, delivered)
             acted = True
         elif isinstance(step, Publish) and (went_live or change.action not in _GOES_LIVE):
-            publish(target, step.labels, delivered)
+            publish(target, step.labels, delivered, went_live=kind if went_live else None)
             acted = True
-    if went_live:
-        kind = "created" if outcome.created else "promoted" if outcome.promoted else "rolled_back"
-        if not delivered.failed:
-            run_hooks(target, kind, outcome.fingerprint, delivered)
-            acted = True
+    if not delivered.failed and (went_live or delivered.owed):
+        # A retry that delivered a pair which went live earlier runs the on_live it owed.
+        fingerprint = outcome.fingerprint if went_live else bundle_of(target).fingerprint
+        run_hooks(target, kind if went_live else delivered.owed[-1], fingerprint, delivered)
+        acted = True
     if delivered.failed:
         run_hooks(target, "failed", outcome.fingerprint, delivered)
     return delivered if acted or delivered.failed else None

@@ -36,6 +36,9 @@ class Delivery:
     version: str | None  # the target's version id bfprov last wrote (check-and-set)
     at: str
     error: str | None = None  # the last attempt failed: why
+    # A new live pair (created, promoted, rolled_back: the on_live event) that has not
+    # reached this target yet: its on_live hook runs once the retry delivers it.
+    owed: str | None = None
 
     def to_json(self) -> dict[str, str | None]:
         return {
@@ -44,6 +47,7 @@ class Delivery:
             "version": self.version,
             "at": self.at,
             "error": self.error,
+            "owed": self.owed,
         }
 
 
@@ -74,7 +78,8 @@ def read_deliveries(directory: Path) -> dict[str, Delivery]:
     for label, entry in raw.items():
         if not isinstance(entry, dict):
             continue
-        values = {k: entry.get(k) for k in ("fingerprint", "not_after", "version", "at", "error")}
+        keys = ("fingerprint", "not_after", "version", "at", "error", "owed")
+        values = {k: entry.get(k) for k in keys}
         if all(v is None or isinstance(v, str) for v in values.values()) and values["at"]:
             found[str(label)] = Delivery(**values)  # type: ignore[arg-type]
     return found

@@ -52,8 +52,7 @@ def with_publications(
         if change is not None and change.action is Action.ORPHAN:
             continue
         extra_steps: list[Publish | Stage] = []
-        if change is not None and change.action is Action.ROTATE:
-            extra_steps.append(Stage(labels))
+        rotating = change is not None and change.action is Action.ROTATE
         live = observed.accounts[account].live
         if live.complete and live.matched and live.crt_facts is not None:
             fingerprint = live.crt_facts.fingerprint_sha256
@@ -65,6 +64,9 @@ def with_publications(
                     change = Change(account, Action.PUBLISH, (), requires_upload=False)
                     noop.remove(account)
                 change = replace(change, reasons=(*change.reasons, *reasons))
+        if rotating:
+            # After any repair: AWSPENDING needs the secret that Publish may recreate.
+            extra_steps.append(Stage(labels))
         if change is not None and extra_steps:
             changes[account] = replace(change, steps=(*change.steps, *extra_steps))
     order = [c.account for c in plan.changes]

@@ -88,6 +88,10 @@ class VaultTarget:
         except self._hvac.exceptions.InvalidRequest as exc:
             if "check-and-set" not in str(exc):
                 raise self._error(exc) from None
+            if cas and self._metadata() is None:
+                # Deleted out of band, metadata and every version: nothing is left for
+                # check-and-set to protect, and the record's version can never match.
+                return self.publish(bundle, last_version=None)
             raise self._conflict(cas) from None
         except Exception as exc:
             raise self._error(exc) from None
