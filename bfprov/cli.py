@@ -187,7 +187,9 @@ def rollback(
 def promote(
     accounts: Annotated[
         list[str] | None,
-        typer.Argument(help="accounts whose staged pair goes live", show_default=False),
+        typer.Argument(
+            metavar="ACCOUNT", help="accounts whose staged pair goes live", show_default=False
+        ),
     ] = None,
     profiles: ProfilesOpt = None,
     account: AccountOpt = None,
