@@ -92,6 +92,8 @@ def selection(accounts: Iterable[str] = (), selects: Iterable[str] = ()) -> Sele
 def replacements(everything: Desired, selected: Desired, names: Iterable[str]) -> frozenset[str]:
     """The accounts of `--replace NAME`: each an account of the profiles, and selected."""
     chosen = frozenset(names)
+    if not chosen:
+        return chosen
     unknown = sorted(chosen - {t.name for t in everything.targets})
     if unknown:
         raise BfprovError(f"--replace: no account named {', '.join(unknown)} in the profiles")
