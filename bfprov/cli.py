@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bfprov import __version__
+
+if TYPE_CHECKING:
+    from bfprov.desired.selection import Selection
 
 app = typer.Typer(
     name="bfprov",
@@ -42,12 +45,37 @@ AccountOpt = Annotated[
     list[str] | None,
     typer.Option("--account", help="only this account (repeatable)", show_default=False),
 ]
+SelectOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--select",
+        metavar="KEY=VALUE",
+        help="only accounts whose labels hold KEY=VALUE (repeatable: all must match)",
+        show_default=False,
+    ),
+]
+ReplaceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--replace",
+        metavar="NAME",
+        help="a new key and certificate for this account whatever its state, staged like "
+        "a rotation (key compromise; repeatable)",
+        show_default=False,
+    ),
+]
 
 
 def _settings(profiles: Path | None):  # type: ignore[no-untyped-def]
     from bfprov.settings import load_settings
 
     return load_settings(profiles)
+
+
+def _selection(accounts: list[str] | None, selects: list[str] | None) -> Selection:
+    from bfprov.desired.selection import selection
+
+    return selection(accounts or [], selects or [])
 
 
 def _seconds(lock_timeout: str) -> float:
@@ -71,6 +99,9 @@ def validate(profiles: ProfilesOpt = None) -> None:
 @app.command()
 def plan(
     profiles: ProfilesOpt = None,
+    account: AccountOpt = None,
+    select: SelectOpt = None,
+    replace: ReplaceOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="the plan as JSON")] = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="save the plan to FILE for `apply FILE`")
@@ -100,6 +131,8 @@ def plan(
             detailed_exitcode=detailed_exitcode,
             markdown=markdown,
             refresh=not no_refresh,
+            selection=_selection(account, select),
+            replace=replace or [],
         )
     )
 
@@ -111,12 +144,15 @@ def apply(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="skip the login checks")] = False,
     account: AccountOpt = None,
+    select: SelectOpt = None,
+    replace: ReplaceOpt = None,
     prune: Annotated[
         bool, typer.Option("--prune", help="archive orphaned account directories")
     ] = False,
     lock_timeout: LockTimeoutOpt = "0",
 ) -> None:
-    """Carry out the plan (with FILE, exactly that saved plan)."""
+    """Carry out the plan (with FILE, exactly that saved plan, for the accounts it was made
+    for: its --account/--select/--replace; others given must equal them)."""
     from bfprov.commands.apply import apply as run
 
     wait = _seconds(lock_timeout)
@@ -126,7 +162,8 @@ def apply(
             plan_file=plan_file,
             yes=yes,
             verify=not no_verify,
-            accounts=account or [],
+            selection=_selection(account, select),
+            replace=replace or [],
             prune=prune,
             lock_timeout=wait,
         )
@@ -148,20 +185,34 @@ def rollback(
 
 @app.command()
 def promote(
-    accounts: Annotated[list[str], typer.Argument(help="accounts whose staged pair goes live")],
+    accounts: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="ACCOUNT", help="accounts whose staged pair goes live", show_default=False
+        ),
+    ] = None,
     profiles: ProfilesOpt = None,
+    account: AccountOpt = None,
+    select: SelectOpt = None,
     no_verify: Annotated[
         bool,
         typer.Option("--no-verify", help="promote without a login check: you vouch for the upload"),
     ] = False,
     lock_timeout: LockTimeoutOpt = "0",
 ) -> None:
-    """Make staged pairs live once their login works."""
+    """Make staged pairs live once their login works.
+
+    Which accounts: ACCOUNT... (or --account), and/or --select KEY=VALUE. Given together,
+    --select narrows the named accounts; alone, it promotes every account it selects
+    that has a staged pair. One of them is required: promotion is never fleet-wide by
+    default.
+    """
     from bfprov.commands.promote import promote as run
 
     wait = _seconds(lock_timeout)
+    chosen = _selection([*(accounts or []), *(account or [])], select)
     raise typer.Exit(
-        run(_settings(profiles), accounts=accounts, verify=not no_verify, lock_timeout=wait)
+        run(_settings(profiles), selection=chosen, verify=not no_verify, lock_timeout=wait)
     )
 
 
@@ -175,6 +226,7 @@ def _parallel(value: int) -> int:
 def verify(
     profiles: ProfilesOpt = None,
     account: AccountOpt = None,
+    select: SelectOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
     parallel: Annotated[
         int,
@@ -185,13 +237,20 @@ def verify(
     from bfprov.commands.verify import verify as run
 
     raise typer.Exit(
-        run(_settings(profiles), accounts=account or [], as_json=json_, parallel=parallel)
+        run(
+            _settings(profiles),
+            selection=_selection(account, select),
+            as_json=json_,
+            parallel=parallel,
+        )
     )
 
 
 @app.command()
 def status(
     profiles: ProfilesOpt = None,
+    account: AccountOpt = None,
+    select: SelectOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="the rows as JSON")] = False,
     prometheus: Annotated[
         bool,
@@ -203,7 +262,10 @@ def status(
     """Per account: live certificate, expiry, state and last login check. Only reads."""
     from bfprov.commands.status import status as run
 
-    raise typer.Exit(run(_settings(profiles), as_json=json_, prometheus=prometheus))
+    chosen = _selection(account, select)
+    raise typer.Exit(
+        run(_settings(profiles), as_json=json_, prometheus=prometheus, selection=chosen)
+    )
 
 
 @app.command()
@@ -213,13 +275,14 @@ def history(
     ] = None,
     profiles: ProfilesOpt = None,
     account: AccountOpt = None,
+    select: SelectOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="the events as JSON")] = False,
 ) -> None:
     """The audit trail: every change, publication, hook run and login check, oldest first."""
     from bfprov.commands.history import history as run
 
-    chosen = [*(names or []), *(account or [])]
-    raise typer.Exit(run(_settings(profiles), accounts=chosen, as_json=json_))
+    chosen = _selection([*(names or []), *(account or [])], select)
+    raise typer.Exit(run(_settings(profiles), selection=chosen, as_json=json_))
 
 
 @app.command()

@@ -625,3 +625,97 @@ def test_windows_as_long_as_the_validity_are_refused(
 
     with pytest.raises(ValidationError, match=message):
         account(validity=validity)
+
+
+# --- replacement (`--replace`): a new key whatever the state --------------------------
+
+STAGED_PAIR = ("staged/client-2048.crt", "staged/client-2048.key")
+LIVE_PAIR = ("client-2048.crt", "client-2048.key")
+REPLACE_CASES: list[tuple[str, ObservedAccount, Action, tuple[Any, ...]]] = [
+    ("healthy", healthy(), Action.ROTATE, (NewPair(staged=True),)),
+    (
+        "due for rotation anyway",
+        healthy(live=pair(kf=key_facts(), cf=cert_facts(days_left=3))),
+        Action.ROTATE,
+        (NewPair(staged=True),),
+    ),
+    (
+        "staged pair awaiting upload",
+        healthy(staged=pair("staged/", key_facts("K2"), cert_facts("K2"))),
+        Action.ROTATE,
+        (ArchiveFiles(STAGED_PAIR), NewPair(staged=True)),
+    ),
+    (
+        "incomplete staged pair",
+        healthy(staged=pair("staged/", key_facts("K2"), None, crt=False)),
+        Action.ROTATE,
+        (ArchiveFiles(("staged/client-2048.key",)), NewPair(staged=True)),
+    ),
+    (
+        "nothing on disk",
+        replace(healthy(), exists=False, dir_mode=None, live=EMPTY, derived={}),
+        Action.CREATE,
+        (NewPair(staged=False),),
+    ),
+    (
+        "a key without its certificate is not reused",
+        healthy(live=pair(kf=key_facts(), cf=None, crt=False), derived={}),
+        Action.CREATE,
+        (ArchiveFiles(("client-2048.key",)), NewPair(staged=False, reuse_key=False)),
+    ),
+    (
+        "an interrupted promotion is not resumed",
+        healthy(
+            live=pair(kf=key_facts("K2"), cf=None, crt=False),
+            staged=pair("staged/", None, cert_facts("K2"), key=False),
+            derived={},
+        ),
+        Action.CREATE,
+        (
+            ArchiveFiles(("staged/client-2048.crt",)),
+            ArchiveFiles(("client-2048.key",)),
+            NewPair(staged=False),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("obs", "action", "steps"),
+    [c[1:] for c in REPLACE_CASES],
+    ids=[c[0] for c in REPLACE_CASES],
+)
+def test_replacement_table(obs: ObservedAccount, action: Action, steps: tuple[Any, ...]) -> None:
+    change = plan_account(target(), obs, NOW, CNF_SHA, replace=True)
+    assert change.action is action
+    assert change.steps == steps
+    assert "replacement requested" in change.reasons
+    assert change.requires_upload and not change.needs_login
+
+
+def test_replacement_keeps_every_other_reason_and_housekeeping() -> None:
+    obs = healthy(live=pair(kf=key_facts(), cf=cert_facts(days_left=3)), derived=without("pem"))
+    change = plan_account(target(), obs, NOW, CNF_SHA, replace=True)
+    assert change.reasons[:2] == ("client-2048.pem is missing", "replacement requested")
+    assert "live certificate expires in 3 days" in change.reasons[2]
+    assert change.steps == (WriteDerived(outputs=(Output.PEM,)), NewPair(staged=True))
+
+
+def test_replacement_of_a_staged_pair_says_it_is_archived() -> None:
+    obs = healthy(staged=pair("staged/", key_facts("K2"), cert_facts("K2")))
+    change = plan_account(target(), obs, NOW, CNF_SHA, replace=True)
+    assert any("staged pair is archived" in r for r in change.reasons)
+    assert not any(isinstance(s, Promote) for s in change.steps)
+
+
+def test_plan_replaces_only_the_named_accounts() -> None:
+    t_alice, t_bob = target(), target(account(name="bob"))
+    observed = Observed(
+        accounts={"alice": healthy(), "bob": replace(healthy(), name="bob")}, orphans={}
+    )
+    desired = Desired(targets=(t_alice, t_bob), output_dirs=(Path("/out"),))
+    cnf = {"alice": CNF_SHA, "bob": CNF_SHA}
+    result = plan(desired, observed, NOW, cnf, replace=frozenset({"bob"}))
+    assert [(c.account, c.action) for c in result.changes] == [("bob", Action.ROTATE)]
+    assert result.noop == ("alice",)
+    assert plan(desired, observed, NOW, cnf).changes == ()

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 from bfprov import console
 from bfprov.apply.lock import apply_lock
 from bfprov.apply.run import on_failure, p12_passwords, run_changes
+from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
 from bfprov.plan.model import Action
-from bfprov.plan.saved import check_saved_plan
+from bfprov.plan.saved import check_saved_plan, read_saved_plan
 from bfprov.plan.snapshot import load, snapshot
 from bfprov.verify.checks import Check, credentials, record, run_checks
 from bfprov.views.apply import delivery_failed, report, report_hooks
@@ -34,17 +35,27 @@ def apply(
     plan_file: Path | None,
     yes: bool,
     verify: bool,
-    accounts: Sequence[str],
+    selection: Selection | None = None,
+    replace: Sequence[str] = (),
     prune: bool = False,
     lock_timeout: float = 0.0,
 ) -> int:
-    desired = load(settings).select(list(accounts))
+    """Carry out the plan of the selected accounts; with `plan_file`, exactly that saved
+    plan, for the selection and replacements it records."""
+    selection = selection or Selection()
+    saved = read_saved_plan(plan_file) if plan_file is not None else None
+    if saved is not None:
+        saved.agree(selection, replace)
+        selection, replace = saved.selection, sorted(saved.replace)
+    everything = load(settings)
+    desired = selection.of(everything)
+    replacing = replacements(everything, desired, replace)
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:
             locks.enter_context(apply_lock(output_dir, timeout=lock_timeout, command="apply"))
-        snap = snapshot(desired, orphans=not accounts)
-        if plan_file is not None:
-            check_saved_plan(plan_file, snap)
+        snap = snapshot(desired, orphans=selection.everything, replace=replacing)
+        if saved is not None:
+            check_saved_plan(saved, snap)
         plan = snap.plan
         if not console.quiet():
             console.say(plan_text(plan))

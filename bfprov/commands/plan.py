@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bfprov import console
+from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
 from bfprov.plan.saved import saved_plan
 from bfprov.plan.snapshot import load, snapshot
@@ -12,6 +13,7 @@ from bfprov.views.json_text import dump_json
 from bfprov.views.plan import plan_markdown, plan_text
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from bfprov.settings import Settings
@@ -25,14 +27,21 @@ def plan(
     detailed_exitcode: bool,
     markdown: bool = False,
     refresh: bool = True,
+    selection: Selection | None = None,
+    replace: Sequence[str] = (),
 ) -> int:
+    """Print the plan of the selected accounts (orphans only when all are selected)."""
     if as_json and markdown:
         raise BfprovError("choose one of --json and --markdown")
-    snap = snapshot(load(settings), refresh=refresh)
+    selection = selection or Selection()
+    everything = load(settings)
+    desired = selection.of(everything)
+    replacing = replacements(everything, desired, replace)
+    snap = snapshot(desired, orphans=selection.everything, refresh=refresh, replace=replacing)
     if out is not None:
         from bfprov.apply.files import write_plan_file
 
-        write_plan_file(out, dump_json(saved_plan(snap)).encode())
+        write_plan_file(out, dump_json(saved_plan(snap, selection, replacing)).encode())
     if as_json:
         console.raw(dump_json(snap.plan.to_json()))
     elif markdown:

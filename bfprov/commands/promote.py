@@ -11,6 +11,7 @@ from bfprov.apply.executor import Inputs, execute
 from bfprov.apply.lock import apply_lock
 from bfprov.apply.run import deliver_change
 from bfprov.desired.secret import p12_password
+from bfprov.desired.selection import Selection
 from bfprov.errors import BfprovError
 from bfprov.plan.operations import promotion
 from bfprov.plan.snapshot import load, snapshot
@@ -19,16 +20,19 @@ from bfprov.views.apply import delivery_failed
 from bfprov.views.verify import show
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from bfprov.settings import Settings
 
 
 def promote(
-    settings: Settings, *, accounts: Sequence[str], verify: bool, lock_timeout: float = 0.0
+    settings: Settings, *, selection: Selection, verify: bool, lock_timeout: float = 0.0
 ) -> int:
-    """Promote each named account whose staged pair logs in (`verify=False`: no login)."""
-    desired = load(settings).select(list(accounts))
+    """Promote each selected account whose staged pair logs in (`verify=False`: no login).
+
+    Promotion is never fleet-wide by default: the selection must name accounts or labels.
+    """
+    if selection.everything:
+        raise BfprovError("promote needs ACCOUNT... or --select KEY=VALUE: which accounts?")
+    desired = selection.of(load(settings))
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:
             locks.enter_context(apply_lock(output_dir, timeout=lock_timeout, command="promote"))
@@ -54,7 +58,7 @@ def promote(
                 )
             )
         if not jobs:
-            raise BfprovError("none of the named accounts has a staged pair to promote")
+            raise BfprovError("none of the selected accounts has a staged pair to promote")
         refused: list[str] = []
         if verify:
             checks = [Check(j.target, j.observed, "staged") for j in jobs if j.change.needs_login]

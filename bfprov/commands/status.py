@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bfprov import console
+from bfprov.desired.selection import Selection
 from bfprov.errors import BfprovError
 from bfprov.plan.snapshot import load, snapshot
 from bfprov.views.json_text import dump_json
@@ -19,11 +20,16 @@ if TYPE_CHECKING:
     from bfprov.settings import Settings
 
 
-def status(settings: Settings, *, as_json: bool, prometheus: bool) -> int:
-    """Report every account; exit 0 whatever the states (it reports, it is not a check)."""
+def status(
+    settings: Settings, *, as_json: bool, prometheus: bool, selection: Selection | None = None
+) -> int:
+    """Report every selected account (and, when all are, the orphaned directories); exit 0
+    whatever the states (it reports, it is not a check)."""
     if as_json and prometheus:
         raise BfprovError("--json and --prometheus cannot be used together: choose one")
-    rows = status_rows(snapshot(load(settings), refresh=False))
+    selection = selection or Selection()
+    desired = selection.of(load(settings))
+    rows = status_rows(snapshot(desired, orphans=selection.everything, refresh=False))
     if as_json:
         console.raw(dump_json(status_json(rows)))
     elif prometheus:

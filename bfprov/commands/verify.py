@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.apply.run import on_failure
+from bfprov.desired.selection import Selection
 from bfprov.observed.observe import observe
 from bfprov.plan.snapshot import load
 from bfprov.verify.checks import PARALLEL, Check, record, run_checks
@@ -14,16 +15,18 @@ from bfprov.views.apply import report_hooks
 from bfprov.views.verify import show, summary
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from bfprov.settings import Settings
 
 
 def verify(
-    settings: Settings, *, accounts: Sequence[str], as_json: bool, parallel: int = PARALLEL
+    settings: Settings,
+    *,
+    selection: Selection | None = None,
+    as_json: bool,
+    parallel: int = PARALLEL,
 ) -> int:
-    """Exit 0 only if every live pair logs in."""
-    desired = load(settings).select(list(accounts))
+    """Exit 0 only if every selected account's live pair logs in."""
+    desired = (selection or Selection()).of(load(settings))
     observed = observe(desired, orphans=False)
     checks: list[Check] = []
     for target in desired.targets:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,6 +29,9 @@ from bfprov.desired.fields import (
     Validity,
 )
 from bfprov.publish.config import HooksConfig, PublishEntry
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "DEFAULT_OUTPUTS",
@@ -126,17 +130,30 @@ class Desired:
     output_dirs: tuple[Path, ...]
     warnings: tuple[str, ...] = ()
 
-    def select(self, names: tuple[str, ...] | list[str]) -> Desired:
-        """Only the named accounts (all when `names` is empty)."""
-        if not names:
+    def select(
+        self, names: tuple[str, ...] | list[str] = (), labels: Mapping[str, str] | None = None
+    ) -> Desired:
+        """Only the named accounts whose labels hold every `labels` pair (all when both
+        are empty). An unknown name, or a selection that keeps no account, is an error."""
+        if not names and not labels:
             return self
+        from bfprov.errors import BfprovError
+
         known = {t.name for t in self.targets}
         unknown = sorted(set(names) - known)
         if unknown:
-            from bfprov.errors import BfprovError
-
             raise BfprovError(f"no account named {', '.join(unknown)} in the profiles")
-        targets = tuple(t for t in self.targets if t.name in names)
+        wanted = dict(labels or {})
+        targets = tuple(
+            t
+            for t in self.targets
+            if (not names or t.name in names)
+            and all(t.account.labels.get(k) == v for k, v in wanted.items())
+        )
+        if not targets:
+            shown = " ".join(f"--select {k}={v}" for k, v in wanted.items())
+            among = f" among {', '.join(sorted(set(names)))}" if names else ""
+            raise BfprovError(f"no account{among} matches {shown}")
         # Only the output directories of the accounts kept: a selection must not lock,
         # create or look into anything of the accounts left out.
         dirs = {t.output_dir for t in targets}

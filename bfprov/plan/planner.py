@@ -1,7 +1,9 @@
 """Pure planning: (desired, observed, now) -> Plan. Every change carries all its reasons.
 
 Per account, housekeeping first (leftovers, strays, modes, derived files), then what the
-key pair needs: nothing, creation, a staged rotation, or promotion.
+key pair needs: nothing, creation, a staged rotation, or promotion. An account named in
+`replace` (`--replace`: key compromise, a lost upload) gets a new key whatever its state:
+staged like any rotation when it has a live pair, its staged pair (if any) archived.
 """
 
 from __future__ import annotations
@@ -33,8 +35,15 @@ if TYPE_CHECKING:
     from bfprov.observed.observe import Observed
 
 
+REPLACEMENT = "replacement requested"
+
+
 def plan_account(
-    target: Target, obs: ObservedAccount, now: datetime, expected_cnf: str | None
+    target: Target,
+    obs: ObservedAccount,
+    now: datetime,
+    expected_cnf: str | None,
+    replace: bool = False,
 ) -> Change:
     """The change one account needs (action NOOP when it needs none).
 
@@ -68,7 +77,8 @@ def plan_account(
             steps.append(WriteDerived(tuple(rewrite)))
     housekeeping = Action.UPDATE if steps else Action.NOOP
 
-    action, pair_reasons, pair_steps = _pair_decision(account, obs, now)
+    decide = _replacement if replace else _pair_decision
+    action, pair_reasons, pair_steps = decide(account, obs, now)
     reasons.extend(pair_reasons)
     steps.extend(pair_steps)
     if action is Action.NOOP:
@@ -120,12 +130,7 @@ def _pair_decision(
         discarded_staged = True
 
     if not live.complete:
-        if not obs.exists:
-            reasons.append("no account directory yet")
-        if live.key is None:
-            reasons.append("no key on disk")
-        if live.crt is None:
-            reasons.append("no certificate on disk")
+        reasons.extend(_missing(obs))
         reuse = (
             live.key is not None
             and live.crt is None
@@ -149,6 +154,43 @@ def _pair_decision(
     return (Action.UPDATE if discarded_staged else Action.NOOP), reasons, steps
 
 
+def _replacement(
+    account: Account, obs: ObservedAccount, now: datetime
+) -> tuple[Action, list[str], list[Step]]:
+    """A new key whatever the state: the staged pair (complete or not, even one awaiting
+    upload) is archived, never promoted; the key on disk is never reused."""
+    live, staged = obs.live, obs.staged
+    reasons: list[str] = []
+    steps: list[Step] = []
+    if not staged.empty:
+        steps.append(ArchiveFiles(_paths(staged)))
+    if not live.complete:
+        reasons.extend(_missing(obs))
+        reasons.append(REPLACEMENT)
+        if not staged.empty:
+            reasons.append("the staged pair is archived")
+        if not live.empty:
+            steps.append(ArchiveFiles(_paths(live)))
+        steps.append(NewPair(staged=False))
+        return Action.CREATE, reasons, steps
+    reasons.append(REPLACEMENT)
+    if not staged.empty:
+        reasons.append("the staged pair is archived and a new one staged in its place")
+    reasons.extend(pair_problems(live, account, now, "live"))
+    steps.append(NewPair(staged=True))
+    return Action.ROTATE, reasons, steps
+
+
+def _missing(obs: ObservedAccount) -> list[str]:
+    """Why an account has no complete live pair."""
+    reasons = [] if obs.exists else ["no account directory yet"]
+    if obs.live.key is None:
+        reasons.append("no key on disk")
+    if obs.live.crt is None:
+        reasons.append("no certificate on disk")
+    return reasons
+
+
 def _paths(pair: Pair) -> tuple[str, ...]:
     return tuple(f.path for f in (pair.crt, pair.key) if f is not None)
 
@@ -158,13 +200,20 @@ def plan(
     observed: Observed,
     now: datetime,
     expected_cnf: Mapping[str, str | None],
+    replace: frozenset[str] = frozenset(),
 ) -> Plan:
-    """The whole plan: one change per account that needs one, plus the orphans."""
+    """The whole plan: one change per account that needs one, plus the orphans.
+
+    `replace` names accounts that get a new key whatever their state."""
     changes: list[Change] = []
     noop: list[str] = []
     for target in desired.targets:
         change = plan_account(
-            target, observed.accounts[target.name], now, expected_cnf.get(target.name)
+            target,
+            observed.accounts[target.name],
+            now,
+            expected_cnf.get(target.name),
+            replace=target.name in replace,
         )
         if change.action is Action.NOOP:
             noop.append(target.name)

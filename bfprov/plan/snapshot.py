@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -87,11 +88,13 @@ def snapshot(
     orphans: bool = True,
     now: datetime | None = None,
     refresh: bool = True,
+    replace: frozenset[str] = frozenset(),
 ) -> Snapshot:
     """Observe the disk (and the publishing targets) and plan against it.
 
     `refresh=False` trusts bfprov's records of what it published instead of asking each
     target (`plan --no-refresh`, and `status`, which never goes to the network).
+    `replace` names accounts that get a new key whatever their state (`--replace`).
     """
     # Imported here: `validate` loads profiles through this module and must not pay for
     # observing (which brings in `cryptography`).
@@ -107,11 +110,11 @@ def snapshot(
         for name, text in cnf_texts.items()
     }
     observed = observe(desired, orphans=orphans)
-    plan = make_plan(desired, observed, now, expected)
+    plan = make_plan(desired, observed, now, expected, replace)
     publications = observe_publications(desired, refresh=refresh)
     if publications:
         plan = with_publications(plan, observed, publications)
         order = {t.name: i for i, t in enumerate(desired.targets)}
         changes = sorted(plan.changes, key=lambda c: order.get(c.account, len(order)))
-        plan = replace(plan, changes=tuple(changes))
+        plan = dataclasses.replace(plan, changes=tuple(changes))
     return Snapshot(desired, observed, plan, cnf_texts, now, publications)
