@@ -1,15 +1,15 @@
-"""Runs a plan's changes: each account's job on a thread, keys made in those jobs.
+"""Runs a plan's changes: keys made on one thread per core, accounts written beside them.
 
-Key generation is nearly all of apply's work and releases the GIL, so the jobs run on
-one thread per core, plus one: a job waiting for its fsyncs then never leaves a core
-idle. A job makes exactly the key its change needs (none for a change that reuses or
-needs no key), after planning, and hands it to the executor as a value.
+Key generation is nearly all of apply's work and releases the GIL. After planning,
+exactly the keys the changes need (none for a change that reuses or needs no key) are
+made in parallel across cores, in the order of the changes, and each is handed to its
+account's job as a value; the jobs sign, build the PKCS#12 file and write.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from bfprov.plan.model import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from cryptography.hazmat.primitives.asymmetric import rsa
     from pydantic import SecretStr
 
     from bfprov.desired.models import Target
@@ -106,12 +107,19 @@ def run_changes(
         )
         jobs.append((inputs, new_key_bits(change, target)))
     outcomes: list[Outcome] = []
-    workers = max(1, min(len(jobs), (os.cpu_count() or 1) + 1))
+    cores = os.cpu_count() or 1
     with (
         console.progress(len(jobs), "applying") as advance,
-        ThreadPoolExecutor(max_workers=workers) as pool,
+        ThreadPoolExecutor(cores, thread_name_prefix="bfprov-keys") as key_pool,
+        ThreadPoolExecutor(min(len(jobs), cores) or 1, thread_name_prefix="bfprov-write") as pool,
     ):
-        futures = [pool.submit(_job, inputs, bits) for inputs, bits in jobs]
+        # One key thread per core makes exactly the keys the plan needs, in the order of
+        # the jobs; the writers wait for their key (no CPU while waiting), then sign and
+        # write, so a writer waiting on its fsyncs leaves no core idle.
+        keys = [key_pool.submit(crypto.generate_key, bits) if bits else None for _, bits in jobs]
+        futures = [
+            pool.submit(_job, inputs, key) for (inputs, _), key in zip(jobs, keys, strict=True)
+        ]
         try:
             for future in as_completed(futures):
                 outcomes.append(future.result())
@@ -119,6 +127,9 @@ def run_changes(
         except BaseException:
             for f in futures:
                 f.cancel()
+            for k in keys:
+                if k is not None:
+                    k.cancel()
             raise
         finally:
             # What was done is logged even when another account's job failed.
@@ -137,9 +148,8 @@ def run_changes(
     return sorted(outcomes, key=lambda o: order[o.account])
 
 
-def _job(inputs: Inputs, bits: int | None) -> Outcome:
-    key = crypto.generate_key(bits) if bits is not None else None
-    outcome = execute(replace(inputs, key=key))
+def _job(inputs: Inputs, key: Future[rsa.RSAPrivateKey] | None) -> Outcome:
+    outcome = execute(replace(inputs, key=key.result() if key is not None else None))
     outcome.delivered = deliver_change(inputs.target, inputs.change, outcome)
     return outcome
 
