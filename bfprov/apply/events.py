@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bfprov import __version__
-from bfprov.apply.files import DIR_FLAGS, open_dir, os_error
+from bfprov.apply.files import DIR_FLAGS, open_dir, os_error, write_all
 from bfprov.layout import DIR_MODE, EVENTS_FILE, RECORD_DIR, SECRET_MODE
 from bfprov.observed.events import Event
 
@@ -81,9 +81,7 @@ def append_events(output_dir: Path, events: Sequence[Event]) -> None:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     data = b"\n" + data  # a torn last line stays alone
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, data)
                 os.fsync(fd)
             finally:
                 os.close(fd)

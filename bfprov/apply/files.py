@@ -57,6 +57,13 @@ def open_dir(path: Path) -> int:
         raise os_error(exc, str(path)) from None
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of `data` (os.write may write less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def sync_dir(path: Path) -> None:
     fd = open_dir(path)
     try:
@@ -112,9 +119,7 @@ def write_file(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
         )
         try:
             os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

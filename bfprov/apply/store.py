@@ -18,7 +18,15 @@ import shutil
 import stat
 from typing import TYPE_CHECKING, Any
 
-from bfprov.apply.files import DIR_FLAGS, exists_at, open_dir, os_error, utc_stamp, write_file
+from bfprov.apply.files import (
+    DIR_FLAGS,
+    exists_at,
+    open_dir,
+    os_error,
+    utc_stamp,
+    write_all,
+    write_file,
+)
 from bfprov.errors import BfprovError
 from bfprov.layout import ARCHIVE, DIR_MODE, PUBLISHED_FILE, RECORD_DIR, RECORD_FILE, SECRET_MODE
 from bfprov.observed.facts import Unreadable
@@ -128,9 +136,7 @@ class AccountWriter:
         try:
             try:
                 os.fchmod(fd, mode)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, data)
                 if not cache:
                     os.fdatasync(fd)  # the bytes and size; the rename's fsync covers the rest
             finally:
