@@ -20,7 +20,7 @@ from bfprov.apply.store import write_deliveries
 from bfprov.desired.models import Output
 from bfprov.layout import STAGED
 from bfprov.observed.files import read_bytes
-from bfprov.observed.publications import Delivery, read_deliveries, targets_of
+from bfprov.observed.publications import Delivery, labelled_targets, read_deliveries, targets_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,9 +74,9 @@ def publish(
     keeps it on record as owed, and the delivery that reaches it later reports it in
     `delivered.owed`, so that on_live still runs once bots there can have the pair.
     """
-    from bfprov.publish.base import PublishError, make_target, target_label
+    from bfprov.publish.base import PublishError, make_target
 
-    configs = {target_label(c, target.name, target.source.parent): c for c in targets_of(target)}
+    configs = labelled_targets(target)
     chosen = [(label, configs[label]) for label in labels if label in configs]
     if not chosen:
         return
@@ -110,9 +110,9 @@ def publish(
 
 def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
     """Offer the staged pair to the targets that keep a next version (AWS: AWSPENDING)."""
-    from bfprov.publish.base import PublishError, make_target, target_label
+    from bfprov.publish.base import PublishError, make_target
 
-    configs = {target_label(c, target.name, target.source.parent): c for c in targets_of(target)}
+    configs = labelled_targets(target)
     bundle = bundle_of(target, staged=True)
     events = []
     for label in labels:

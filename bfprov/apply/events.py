@@ -34,7 +34,8 @@ def _user() -> str:
         return str(os.getuid())
 
 
-_WHO: dict[str, str] = {"user": _user(), "host": socket.gethostname(), "version": __version__}
+# Who and where, in every event (and beside the apply lock).
+WHO: dict[str, str] = {"user": _user(), "host": socket.gethostname(), "version": __version__}
 
 
 def event(
@@ -57,7 +58,7 @@ def event(
         login_status=login_status,
         pair=pair,
         detail=detail,
-        **_WHO,
+        **WHO,
     )
 
 

@@ -9,10 +9,8 @@ run can say whose lock it met.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
-import socket
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from bfprov import console
+from bfprov.apply.events import WHO
 from bfprov.apply.files import ensure_output_dir, os_error, sync_dir
 from bfprov.errors import BfprovError
 from bfprov.layout import LOCK_HOLDER, LOCK_NAME, SECRET_MODE
@@ -103,15 +102,11 @@ def holder_of(output_dir: Path) -> str:
 
 
 def _write_holder(output_dir: Path, command: str) -> None:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
-        user = str(os.getuid())
     data = {
         "command": command,
         "pid": os.getpid(),
-        "user": user,
-        "host": socket.gethostname(),
+        "user": WHO["user"],
+        "host": WHO["host"],
         "since": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     # Written in place, unsynced: it is advice for messages, read only while the lock is

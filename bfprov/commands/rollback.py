@@ -14,10 +14,9 @@ from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
 from bfprov.observed.account import observe_account
 from bfprov.observed.observe import archived_generations
-from bfprov.observed.publications import targets_of
+from bfprov.observed.publications import labelled_targets
 from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
-from bfprov.publish.base import target_label
 from bfprov.views.apply import delivery_failed
 
 if TYPE_CHECKING:
@@ -35,10 +34,7 @@ def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> 
             raise BfprovError(f"{account} has no archived generation with a key pair to restore")
         generation = generations[-1]
         password = p12_password(target)
-        labels = tuple(
-            target_label(c, target.name, target.source.parent) for c in targets_of(target)
-        )
-        change = plan_rollback(account, generation.name, labels)
+        change = plan_rollback(account, generation.name, tuple(labelled_targets(target)))
         outcome = execute(
             Inputs(
                 target=target,

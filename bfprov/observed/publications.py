@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bfprov.errors import BfprovError
@@ -90,20 +89,24 @@ def targets_of(target: Target) -> tuple[TargetConfig, ...]:
     return tuple(entry.target for entry in target.account.publish)
 
 
+def labelled_targets(target: Target) -> dict[str, TargetConfig]:
+    """The account's publishing targets by label, in the profile's order."""
+    from bfprov.publish.base import target_label
+
+    return {target_label(c, target.name, target.source.parent): c for c in targets_of(target)}
+
+
 def observe_publications(
     desired: Desired, *, refresh: bool = True, parallel: int = PARALLEL
 ) -> dict[str, tuple[TargetState, ...]]:
     """Per account with targets, the state of each target, in the profile's order."""
-    from bfprov.publish.base import target_label
-
     jobs: list[tuple[str, TargetConfig, str, Path, Delivery | None]] = []
     for t in desired.targets:
-        configs = targets_of(t)
-        if not configs:
+        labelled = labelled_targets(t)
+        if not labelled:
             continue
         recorded = read_deliveries(t.directory)
-        for config in configs:
-            label = target_label(config, t.name, t.source.parent)
+        for label, config in labelled.items():
             jobs.append((t.name, config, label, t.source.parent, recorded.get(label)))
     if not jobs:
         return {}
@@ -135,11 +138,3 @@ def _observe(
     if published is None:
         return TargetState(label, config, None, False, None, recorded)
     return TargetState(label, config, published.fingerprint, True, None, recorded)
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """An ISO 8601 time from a record, or None."""
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
