@@ -56,8 +56,9 @@ def with_publications(
         live = observed.accounts[account].live
         if live.complete and live.matched and live.crt_facts is not None:
             fingerprint = live.crt_facts.fingerprint_sha256
-            reasons = [why for s in states if (why := drift(s, fingerprint)) is not None]
-            stale = tuple(s.label for s in states if drift(s, fingerprint) is not None)
+            drifted = [(s.label, why) for s in states if (why := drift(s, fingerprint)) is not None]
+            stale = tuple(label for label, _ in drifted)
+            reasons = [why for _, why in drifted]
             if stale:
                 extra_steps.append(Publish(stale))
                 if change is None:
@@ -69,8 +70,6 @@ def with_publications(
             extra_steps.append(Stage(labels))
         if change is not None and extra_steps:
             changes[account] = replace(change, steps=(*change.steps, *extra_steps))
-    order = [c.account for c in plan.changes]
-    ordered = [changes[a] for a in order] + [
-        changes[a] for a in publications if a in changes and a not in order
-    ]
-    return replace(plan, changes=tuple(ordered), noop=tuple(noop))
+    # The plan's changes keep their order; new `publish` changes come after them (the
+    # snapshot puts every change back in the profiles' order).
+    return replace(plan, changes=tuple(changes.values()), noop=tuple(noop))
