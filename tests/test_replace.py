@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bfprov import crypto
-from bfprov.cli import main
+from tests.cli_fleet import CliFleet
 
 FLEET = """\
 version: 1
@@ -30,18 +30,9 @@ accounts:
 LIVE = ("client-2048.key", "client-2048.crt", "client-2048.pem")
 
 
-class Fleet:
+class Fleet(CliFleet):
     def __init__(self, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.root = root
-        self.profile = root / "fleet.yaml"
-        self.profile.write_text(FLEET)
-        self.out = root / "certs"
-        self.capsys = capsys
-
-    def run(self, *args: str) -> tuple[int, str, str]:
-        code = main([*args, "--profiles", str(self.profile)])
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
+        super().__init__(root, capsys, FLEET)
 
     def ok(self, *args: str) -> str:
         code, out, err = self.run(*args)

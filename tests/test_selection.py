@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bfprov.cli import main
+from tests.cli_fleet import CliFleet
 
 PROFILE = """\
 version: 1
@@ -80,21 +81,12 @@ accounts:
 GOLD = ["--select", "tier=gold"]
 
 
-class Fleet:
+class Fleet(CliFleet):
     """Three accounts in one output directory: alice (gold, trading), bob (silver,
     trading), carol (gold, research)."""
 
     def __init__(self, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.root = root
-        self.profile = root / "fleet.yaml"
-        self.profile.write_text(FLEET)
-        self.out = root / "certs"
-        self.capsys = capsys
-
-    def run(self, *args: str) -> tuple[int, str, str]:
-        code = main([*args, "--profiles", str(self.profile)])
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
+        super().__init__(root, capsys, FLEET)
 
     def json(self, *args: str) -> Any:
         code, out, err = self.run(*args, "--json")
