@@ -158,7 +158,7 @@ def test_the_page_lists_each_pair_and_updates_without_a_reload(
     server, gate = served
     page = browser.new_page()  # type: ignore[attr-defined]
     page.goto(server.url)
-    assert page.url.endswith(":%d/" % server.server_address[1])  # the token left the URL
+    assert page.url.endswith(f":{server.server_address[1]}/")  # the token left the URL
     alice = page.locator('li[data-account="alice"]')
     assert alice.get_attribute("data-status") == "pending"
     assert page.locator('li[data-account="bob"] a[download]').count() == 1

@@ -66,8 +66,8 @@ class UploadServer(ThreadingHTTPServer):
         self.session = session
         self.keys = keys
         self.rehearsal = rehearsal  # the Betfair links point at the emulator
-        host, port = self.server_address[:2]
-        names = {str(host)} | ({"localhost", "127.0.0.1"} if _loopback(str(host)) else set())
+        host, port = str(self.server_address[0]), self.server_address[1]
+        names = {host} | ({"localhost", "127.0.0.1"} if _loopback(host) else set())
         self.hosts = frozenset(f"{name}:{port}" for name in names)
         template = asset("page.html").decode()
         env = Environment(autoescape=select_autoescape(default=True), keep_trailing_newline=True)
@@ -76,8 +76,8 @@ class UploadServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """The address to open, with the token that starts the session."""
-        host, port = self.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else host
+        host, port = str(self.server_address[0]), self.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/?token={quote(self.keys.token)}"
 
 
