@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from jinja2 import Environment, select_autoescape
 
+from bfprov.observed.files import read_bytes
+
 if TYPE_CHECKING:
     from bfprov.upload.session import UploadSession
 
@@ -185,7 +187,7 @@ class Handler(BaseHTTPRequestHandler):
         if entry is None:
             self._send(404, b"not found", "text/plain")
             return
-        data = entry.crt.read_bytes()
+        data = read_bytes(entry.crt)  # never through a link
         name = f"{entry.account}-{entry.crt.name}"
         disposition = f'attachment; filename="{name}"'
         self._send(200, data, "application/x-x509-user-cert", {"Content-Disposition": disposition})
