@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from bfprov.desired.targets import AwsSecretsManagerConfig
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import PublishError, Target, make_target
-from bfprov.publish.config import AwsSecretsManagerConfig
+from bfprov.publish.base import PublishError, Target
+from bfprov.publish.kinds import make_target
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     REGION,
     MakeBundle,

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 
 from bfprov.desired.models import SecretRef
-from bfprov.publish.config import (
+from bfprov.desired.targets import (
     AwsSecretsManagerConfig,
     HooksConfig,
     KubernetesConfig,

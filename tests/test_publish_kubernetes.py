@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from ruamel.yaml import YAML
 
-from bfprov.publish.base import Published, PublishError, make_target
-from bfprov.publish.config import KubernetesConfig
+from bfprov.desired.targets import KubernetesConfig
+from bfprov.publish.base import Published, PublishError
+from bfprov.publish.kinds import make_target
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     AgeIdentity,
     MakeBundle,

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bfprov.publish.base import PublishError, make_target
-from bfprov.publish.config import AwsSecretsManagerConfig, KubernetesConfig, VaultConfig
+from bfprov.desired.targets import AwsSecretsManagerConfig, KubernetesConfig, VaultConfig
+from bfprov.publish.base import PublishError
 from bfprov.publish.hooks import HookContext, HookEvent, run_hook
+from bfprov.publish.kinds import make_target
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     REGION,
     AgeIdentity,

@@ -11,9 +11,10 @@ import pytest
 
 from bfprov import crypto
 from bfprov.desired.models import Subject
+from bfprov.desired.targets import VaultConfig
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError, Target, make_target
-from bfprov.publish.config import VaultConfig
+from bfprov.publish.base import Published, PublishError, Target
+from bfprov.publish.kinds import make_target
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     Bao,
     MakeBundle,

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from pydantic import SecretStr
 
-    from bfprov.apply.deliver import Delivered
     from bfprov.desired.models import Account, Target
     from bfprov.observed.account import ObservedAccount
+    from bfprov.publish.deliver import Delivered
 
 
 @dataclass

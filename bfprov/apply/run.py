@@ -14,7 +14,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bfprov import console, crypto
-from bfprov.apply.deliver import Delivered, bundle_of, publish, run_hooks, stage
 from bfprov.apply.events import append_events, event, log_outcomes
 from bfprov.apply.executor import Inputs, Outcome, execute
 from bfprov.apply.files import archive_orphan
@@ -29,6 +28,7 @@ from bfprov.plan.model import (
     Stage,
     WriteDerived,
 )
+from bfprov.publish.deliver import Delivered, bundle_of, publish, run_hooks, stage
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from bfprov.observed.facts import RecordedFacts
     from bfprov.observed.files import FileState
-    from bfprov.observed.publications import Delivery
+    from bfprov.publish.observe import Delivery
 
 
 class AccountWriter:

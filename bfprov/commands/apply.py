@@ -13,7 +13,8 @@ from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
 from bfprov.plan.model import Action
 from bfprov.plan.saved import check_saved_plan, read_saved_plan
-from bfprov.plan.snapshot import load, snapshot
+from bfprov.plan.snapshot import load
+from bfprov.publish.planning import snapshot
 from bfprov.verify.checks import Check, credentials, record, run_checks
 from bfprov.views.apply import delivery_failed, report, report_hooks
 from bfprov.views.plan import plan_text

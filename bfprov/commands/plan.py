@@ -8,7 +8,8 @@ from bfprov import console
 from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
 from bfprov.plan.saved import saved_plan
-from bfprov.plan.snapshot import load, snapshot
+from bfprov.plan.snapshot import load
+from bfprov.publish.planning import snapshot
 from bfprov.views.json_text import dump_json
 from bfprov.views.plan import plan_markdown, plan_text
 

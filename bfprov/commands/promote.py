@@ -14,7 +14,8 @@ from bfprov.desired.secret import p12_password
 from bfprov.desired.selection import Selection
 from bfprov.errors import BfprovError
 from bfprov.plan.operations import promotion
-from bfprov.plan.snapshot import load, snapshot
+from bfprov.plan.snapshot import load
+from bfprov.publish.planning import snapshot
 from bfprov.verify.checks import Check, record, run_checks
 from bfprov.views.apply import delivery_failed
 from bfprov.views.verify import show

@@ -14,9 +14,9 @@ from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
 from bfprov.observed.account import observe_account
 from bfprov.observed.observe import archived_generations
-from bfprov.observed.publications import labelled_targets
 from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
+from bfprov.publish.observe import labelled_targets
 from bfprov.views.apply import delivery_failed
 
 if TYPE_CHECKING:

@@ -8,6 +8,7 @@ YAML itself are in `document`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from bfprov.desired.fields import (
     Subject,
     Validity,
 )
-from bfprov.publish.config import HooksConfig, PublishEntry
+from bfprov.desired.targets import HooksConfig, PublishEntry, TargetRef
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -120,6 +121,14 @@ class Target:
     @property
     def directory(self) -> Path:
         return self.output_dir / self.account.name
+
+    @functools.cached_property
+    def publications(self) -> tuple[TargetRef, ...]:
+        """The account's publishing targets, fully built, in the profile's order."""
+        return tuple(
+            TargetRef.of(entry.target, self.name, self.source.parent)
+            for entry in self.account.publish
+        )
 
 
 @dataclass(frozen=True)

@@ -18,21 +18,28 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bfprov.desired.targets import render
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError, target_label
-from bfprov.publish.config import render
+from bfprov.publish.base import Published, PublishError, extra
 
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from bfprov.desired.targets import AwsSecretsManagerConfig
     from bfprov.publish.bundle import Bundle
-    from bfprov.publish.config import AwsSecretsManagerConfig
 
 CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
 INCOMING = "bfprov-incoming"  # a new version's label until AWSCURRENT is moved to it
 TAG_FINGERPRINT = "bfprov:fingerprint"
 TAG_NOT_AFTER = "bfprov:not-after"
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+
+
+def make(
+    config: AwsSecretsManagerConfig, account: str, profile_dir: Path, timeout: float
+) -> AwsTarget:
+    """The kind's entry point (see `bfprov.publish.kinds`)."""
+    return AwsTarget(config, account, timeout, extra("boto3", "aws"))
 
 
 class AwsTarget:
@@ -44,7 +51,7 @@ class AwsTarget:
         from botocore.config import Config
 
         self.name = render(config.name, account)
-        self.label = target_label(config, account, Path())
+        self.label = config.identity(account, Path())
         self._client = boto3.client(
             "secretsmanager",
             region_name=config.region,

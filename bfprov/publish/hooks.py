@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from bfprov.publish.config import render
+from bfprov.desired.targets import render
 
 if TYPE_CHECKING:
     from pathlib import Path

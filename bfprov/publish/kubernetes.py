@@ -18,16 +18,16 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bfprov.apply.files import write_file
+from bfprov.desired.targets import render
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError, manifest_path, target_label
-from bfprov.publish.config import render
+from bfprov.publish.base import Published, PublishError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from bfprov.desired.targets import KubernetesConfig
     from bfprov.publish.bundle import Bundle
-    from bfprov.publish.config import KubernetesConfig
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "bfprov"}
 FINGERPRINT = "bfprov.io/fingerprint"
@@ -38,6 +38,13 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # a DNS subdomain
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
 
 
+def make(
+    config: KubernetesConfig, account: str, profile_dir: Path, timeout: float
+) -> KubernetesTarget:
+    """The kind's entry point (see `bfprov.publish.kinds`)."""
+    return KubernetesTarget(config, account, profile_dir, timeout)
+
+
 class KubernetesTarget:
     """One account's Secret manifest in a GitOps directory."""
 
@@ -46,8 +53,8 @@ class KubernetesTarget:
     ) -> None:
         self.name = render(config.name, account)
         self.namespace = config.namespace
-        self.path = manifest_path(config, account, profile_dir)
-        self.label = target_label(config, account, profile_dir)
+        self.path = config.manifest(account, profile_dir)
+        self.label = config.identity(account, profile_dir)
         self.recipients = tuple(config.sops_age_recipients or ())
         self.timeout = timeout
         if not _NAME.match(self.name):

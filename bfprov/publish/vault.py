@@ -14,22 +14,27 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from bfprov.desired.secret import reveal
+from bfprov.desired.targets import render
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError, target_label
-from bfprov.publish.config import render
+from bfprov.publish.base import Published, PublishError, extra
 
 if TYPE_CHECKING:
     from pathlib import Path
     from types import ModuleType
 
+    from bfprov.desired.targets import VaultConfig
     from bfprov.publish.bundle import Bundle
-    from bfprov.publish.config import VaultConfig
 
 # The custom_metadata key naming the data version the rest of the metadata describes: a
 # `kv put` made out of band leaves custom_metadata alone, so without it the change
 # would go unseen.
 VERSION_KEY = "version"
+
+
+def make(config: VaultConfig, account: str, profile_dir: Path, timeout: float) -> VaultTarget:
+    """The kind's entry point (see `bfprov.publish.kinds`)."""
+    return VaultTarget(config, account, profile_dir, timeout, extra("hvac", "vault"))
 
 
 class VaultTarget:
@@ -40,7 +45,7 @@ class VaultTarget:
     ) -> None:
         self.mount = config.mount
         self.path = render(config.path, account)
-        self.label = target_label(config, account, profile_dir)
+        self.label = config.identity(account, profile_dir)
         self._hvac = hvac
         verify: bool | str = True  # the server certificate is always verified
         if config.ca_bundle is not None:

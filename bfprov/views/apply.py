@@ -9,9 +9,9 @@ from bfprov import console
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from bfprov.apply.deliver import Delivered
     from bfprov.apply.executor import Outcome
     from bfprov.plan.snapshot import Snapshot
+    from bfprov.publish.deliver import Delivered
 
 
 def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:

@@ -9,16 +9,46 @@ account gets a `publish` change, or its change gains a Publish step.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bfprov.plan import snapshot as disk
 from bfprov.plan.model import Action, Change, Plan, Publish, Stage
+from bfprov.publish.observe import observe_publications
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from bfprov.desired.models import Desired
     from bfprov.observed.observe import Observed
-    from bfprov.observed.publications import TargetState
+    from bfprov.plan.snapshot import Snapshot
+    from bfprov.publish.observe import TargetState
+
+
+def snapshot(
+    desired: Desired,
+    *,
+    orphans: bool = True,
+    now: datetime | None = None,
+    refresh: bool = True,
+    replace: frozenset[str] = frozenset(),
+) -> Snapshot:
+    """Observe the disk and the publishing targets, and plan against both.
+
+    `refresh=False` trusts bfprov's records of what it published instead of asking each
+    target (`plan --no-refresh`, and `status`, which never goes to the network).
+    """
+    snap = disk.snapshot(desired, orphans=orphans, now=now, replace=replace)
+    publications = observe_publications(desired, refresh=refresh)
+    if not publications:
+        return snap
+    plan = with_publications(snap.plan, snap.observed, publications)
+    order = {t.name: i for i, t in enumerate(desired.targets)}
+    changes = sorted(plan.changes, key=lambda c: order.get(c.account, len(order)))
+    plan = dataclasses.replace(plan, changes=tuple(changes))
+    return dataclasses.replace(snap, plan=plan, publications=publications)
 
 
 def drift(state: TargetState, live_fingerprint: str) -> str | None:

@@ -1,5 +1,10 @@
 """The profile's `publish:` list and `hooks:` section, as validated, immutable values.
 
+Desired state, so they live with the profile's models: each target kind's settings are a
+model here with its `kind` name and its `identity` (the one label that names the target
+in plans, records, messages and metrics, computed once per account in `TargetRef`). What
+a kind does with its settings lives in `bfprov.publish` (one module per kind).
+
 `publish` is a list of one-key mappings (`- vault: {...}`), the shape the SPEC shows; each
 item becomes a `PublishEntry` whose `target` is the one configuration it names.
 Messages quote the offending value; no field here holds a secret (the Vault token is a
@@ -8,10 +13,13 @@ Messages quote the offending value; no field here holds a secret (the Vault toke
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass, field
 from datetime import timedelta
 from ipaddress import ip_address
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -128,6 +136,7 @@ class VaultConfig(BaseModel):
     """HashiCorp Vault or OpenBao, KV version 2."""
 
     model_config = _FROZEN
+    kind: ClassVar[str] = "vault"
 
     address: Url
     token: SecretRef
@@ -135,29 +144,70 @@ class VaultConfig(BaseModel):
     path: KvPath
     ca_bundle: Annotated[str, Field(min_length=1)] | None = None  # relative to the profile
 
+    def identity(self, account: str, profile_dir: Path) -> str:
+        """`vault <address> <mount>/<path>`."""
+        return f"vault {self.address} {self.mount}/{render(self.path, account)}"
+
 
 class AwsSecretsManagerConfig(BaseModel):
     """AWS Secrets Manager; credentials come from boto3's usual chain."""
 
     model_config = _FROZEN
+    kind: ClassVar[str] = "aws_secrets_manager"
 
     region: Region
     name: AwsName
     endpoint_url: Url | None = None
+
+    def identity(self, account: str, profile_dir: Path) -> str:
+        """`aws_secrets_manager <endpoint or region> <name>`."""
+        return (
+            f"aws_secrets_manager {self.endpoint_url or self.region} {render(self.name, account)}"
+        )
 
 
 class KubernetesConfig(BaseModel):
     """A `kubernetes.io/tls` Secret manifest, for GitOps; optionally SOPS-encrypted."""
 
     model_config = _FROZEN
+    kind: ClassVar[str] = "kubernetes"
 
     dir: Annotated[str, Field(min_length=1)]  # relative to the profile file
     namespace: Namespace
     name: K8sName
     sops_age_recipients: Annotated[list[AgeRecipient], Field(min_length=1)] | None = None
 
+    def manifest(self, account: str, profile_dir: Path) -> Path:
+        """Where the manifest goes: `<dir>/<name>.yaml`, `dir` relative to the profile."""
+        name = f"{render(self.name, account)}.yaml"
+        return Path(os.path.normpath(profile_dir / self.dir / name))
+
+    def identity(self, account: str, profile_dir: Path) -> str:
+        """`kubernetes <manifest path>`."""
+        return f"kubernetes {self.manifest(account, profile_dir)}"
+
 
 TargetConfig = VaultConfig | AwsSecretsManagerConfig | KubernetesConfig
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    """One account's publication at one target, fully built: what plans carry, records
+    are keyed by (`label`) and delivery acts on. The label is computed once, here."""
+
+    account: str
+    config: TargetConfig = field(repr=False)
+    profile_dir: Path = field(repr=False)  # the profile file's directory: paths are relative
+    label: str = ""
+
+    @classmethod
+    def of(cls, config: TargetConfig, account: str, profile_dir: Path) -> TargetRef:
+        """The reference, its label from the kind's identity."""
+        return cls(account, config, profile_dir, config.identity(account, profile_dir))
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
 
 
 class PublishEntry(BaseModel):

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bfprov.desired.models import Desired, Target
+    from bfprov.desired.targets import TargetConfig
     from bfprov.publish.base import Published
-    from bfprov.publish.config import TargetConfig
 
 PARALLEL = 8  # targets observed at once
 
@@ -86,14 +86,12 @@ def read_deliveries(directory: Path) -> dict[str, Delivery]:
 
 def targets_of(target: Target) -> tuple[TargetConfig, ...]:
     """The publishing targets the profile names for this account."""
-    return tuple(entry.target for entry in target.account.publish)
+    return tuple(ref.config for ref in target.publications)
 
 
 def labelled_targets(target: Target) -> dict[str, TargetConfig]:
     """The account's publishing targets by label, in the profile's order."""
-    from bfprov.publish.base import target_label
-
-    return {target_label(c, target.name, target.source.parent): c for c in targets_of(target)}
+    return {ref.label: ref.config for ref in target.publications}
 
 
 def observe_publications(
@@ -129,7 +127,8 @@ def observe_publications(
 def _observe(
     account: str, config: TargetConfig, label: str, profile_dir: Path, recorded: Delivery | None
 ) -> TargetState:
-    from bfprov.publish.base import PublishError, make_target
+    from bfprov.publish.base import PublishError
+    from bfprov.publish.kinds import make_target
 
     try:
         published: Published | None = make_target(config, account, profile_dir).observe()

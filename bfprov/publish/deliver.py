@@ -20,7 +20,7 @@ from bfprov.apply.store import write_deliveries
 from bfprov.desired.models import Output
 from bfprov.layout import STAGED
 from bfprov.observed.files import read_bytes
-from bfprov.observed.publications import Delivery, labelled_targets, read_deliveries, targets_of
+from bfprov.publish.observe import Delivery, labelled_targets, read_deliveries, targets_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,7 +74,8 @@ def publish(
     keeps it on record as owed, and the delivery that reaches it later reports it in
     `delivered.owed`, so that on_live still runs once bots there can have the pair.
     """
-    from bfprov.publish.base import PublishError, make_target
+    from bfprov.publish.base import PublishError
+    from bfprov.publish.kinds import make_target
 
     configs = labelled_targets(target)
     chosen = [(label, configs[label]) for label in labels if label in configs]
@@ -110,7 +111,8 @@ def publish(
 
 def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
     """Offer the staged pair to the targets that keep a next version (AWS: AWSPENDING)."""
-    from bfprov.publish.base import PublishError, make_target
+    from bfprov.publish.base import PublishError
+    from bfprov.publish.kinds import make_target
 
     configs = labelled_targets(target)
     bundle = bundle_of(target, staged=True)
