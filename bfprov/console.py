@@ -81,6 +81,11 @@ def raw(text: str) -> None:
     sys.stdout.flush()
 
 
+def write(text: str) -> None:
+    """Print a piece of a longer text exactly as it is (a stream of JSON)."""
+    sys.stdout.write(text)
+
+
 def warn(message: str) -> None:
     stderr().print(f"[yellow]warning:[/yellow] {_escape(message)}", markup=True)
 
