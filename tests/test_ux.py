@@ -59,7 +59,7 @@ def test_plan_markdown_is_a_pull_request_comment(
     assert out.startswith("### bfprov plan\n")
     assert "**2 to create, 0 to rotate" in out and "2 certificate upload(s)" in out
     assert "| account | action | upload | reasons |" in out
-    assert "| `alice` | ➕ create | yes | no account directory yet<br>no key on disk" in out
+    assert "| `alice` | ➕ create | yes | new account: nothing on disk yet |" in out
     assert "\x1b[" not in out
     assert main(["-q", "apply", "--yes", "--no-verify", "--profiles", str(profile)]) == 0
     capsys.readouterr()
