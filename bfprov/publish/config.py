@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from ipaddress import ip_address
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -128,6 +128,7 @@ class VaultConfig(BaseModel):
     """HashiCorp Vault or OpenBao, KV version 2."""
 
     model_config = _FROZEN
+    keeps_next_version: ClassVar[bool] = False  # no notion of a staged version
 
     address: Url
     token: SecretRef
@@ -140,6 +141,8 @@ class AwsSecretsManagerConfig(BaseModel):
     """AWS Secrets Manager; credentials come from boto3's usual chain."""
 
     model_config = _FROZEN
+    # A staged pair is written as AWSPENDING (the plan names it): a next version it keeps.
+    keeps_next_version: ClassVar[bool] = True
 
     region: Region
     name: AwsName
@@ -150,6 +153,7 @@ class KubernetesConfig(BaseModel):
     """A `kubernetes.io/tls` Secret manifest, for GitOps; optionally SOPS-encrypted."""
 
     model_config = _FROZEN
+    keeps_next_version: ClassVar[bool] = False  # no notion of a staged version
 
     dir: Annotated[str, Field(min_length=1)]  # relative to the profile file
     namespace: Namespace
