@@ -174,13 +174,14 @@ def apply(
 def rollback(
     account: Annotated[str, typer.Argument(help="the account to roll back")],
     profiles: ProfilesOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     lock_timeout: LockTimeoutOpt = "0",
 ) -> None:
     """Bring back the newest archived generation as the live pair (upload it again)."""
     from bfprov.commands.rollback import rollback as run
 
     wait = _seconds(lock_timeout)
-    raise typer.Exit(run(_settings(profiles), account=account, lock_timeout=wait))
+    raise typer.Exit(run(_settings(profiles), account=account, yes=yes, lock_timeout=wait))
 
 
 @app.command()

@@ -120,6 +120,21 @@ def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
         yield lambda: bar.advance(task)
 
 
+def confirm(question: str, command: str) -> None:
+    """Ask `question` on a terminal; off one (a pipe, CI) refuse, naming `--yes`.
+
+    Raises BfprovError unless the operator answered yes: nothing is done without it.
+    """
+    from bfprov.errors import BfprovError
+
+    if not sys.stdin.isatty():
+        raise BfprovError(f"{command} needs confirmation: run it on a terminal, or pass --yes")
+    import typer
+
+    if not typer.confirm(question, default=False):
+        raise BfprovError(f"{command} cancelled; nothing was changed")
+
+
 def is_terminal() -> bool:
     return stdout().is_terminal
 

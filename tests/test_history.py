@@ -65,7 +65,7 @@ def test_every_change_is_in_the_history_oldest_first(
     assert main(apply) == 0
     staged = _fingerprint(out / "alice" / "staged" / "client-2048.crt")
     assert main(["promote", "alice", "--no-verify", "--profiles", str(profile)]) == 0
-    assert main(["rollback", "alice", "--profiles", str(profile)]) == 0
+    assert main(["rollback", "alice", "--yes", "--profiles", str(profile)]) == 0
 
     events = _history(profile, capsys)
     assert [(e["account"], e["event"]) for e in events] == [

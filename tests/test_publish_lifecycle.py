@@ -366,7 +366,7 @@ def test_create_rotate_promote_rollback_through_every_target(fleet: Fleet) -> No
     assert fleet.plan()[1]["changes"] == []
 
     # Rollback: the old pair goes back to every target, on_live runs again.
-    out = fleet.ok("rollback", "alice")
+    out = fleet.ok("rollback", "alice", "--yes")
     for label in labels.values():
         assert f"Published alice to {label}" in out
     assert fleet.fingerprint() == first

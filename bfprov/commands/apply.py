@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.apply.lock import apply_lock
 from bfprov.apply.run import on_failure, p12_passwords, run_changes
 from bfprov.desired.selection import Selection, replacements
-from bfprov.errors import BfprovError
 from bfprov.plan.model import Action
 from bfprov.plan.saved import check_saved_plan, read_saved_plan
 from bfprov.plan.snapshot import load
@@ -65,7 +63,7 @@ def apply(
         if not actionable:
             return 0
         if not yes:
-            _confirm()
+            console.confirm("Apply these changes?", "apply")
         passwords = p12_passwords(snap, actionable)
         targets = {t.name: t for t in snap.desired.targets}
         if verify:  # every login secret is read before the first write
@@ -119,12 +117,3 @@ def _refresh_records(snap: Snapshot, changing: set[str]) -> None:
         observed = snap.observed.accounts[target.name]
         if target.name not in changing and observed.exists and observed.stale:
             refresh_record(target.output_dir, target.name, observed.record, observed.stale)
-
-
-def _confirm() -> None:
-    if not sys.stdin.isatty():
-        raise BfprovError("apply needs confirmation: run it on a terminal, or pass --yes")
-    import typer
-
-    if not typer.confirm("Apply these changes?", default=False):
-        raise BfprovError("apply cancelled; nothing was changed")

@@ -17,7 +17,7 @@ from bfprov.plan.operations import promotion
 from bfprov.plan.snapshot import load
 from bfprov.publish.planning import snapshot
 from bfprov.verify.checks import Check, record, run_checks
-from bfprov.views.apply import delivery_failed
+from bfprov.views.apply import delivery_failed, say_deliveries
 from bfprov.views.verify import show
 
 if TYPE_CHECKING:
@@ -77,8 +77,7 @@ def promote(
             outcomes.append(outcome)
             if outcome.promoted:
                 console.say(f"Promoted the staged pair of {job.target.name}: it is now live.")
-            for label in outcome.delivered.published if outcome.delivered else ():
-                console.say(f"Published {job.target.name} to {label}")
+            say_deliveries(job.target.name, outcome.delivered)
     failed_delivery = delivery_failed(outcomes)
     if refused:
         raise BfprovError(

@@ -17,14 +17,21 @@ from bfprov.observed.observe import archived_generations
 from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
 from bfprov.publish.observe import labelled_targets
-from bfprov.views.apply import delivery_failed
+from bfprov.views.apply import delivery_failed, say_deliveries
+from bfprov.views.plan import change_text
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings
 
 
-def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> int:
-    """The current live pair goes to the archive; the newest archived one comes back."""
+def rollback(
+    settings: Settings, *, account: str, yes: bool = False, lock_timeout: float = 0.0
+) -> int:
+    """The current live pair goes to the archive; the newest archived one comes back.
+
+    It publishes and runs hooks, so, like apply, it shows what it will do and asks first
+    (`yes`: do not ask; off a terminal without `yes` it refuses).
+    """
     desired = load(settings).select([account])
     target = desired.targets[0]
     with apply_lock(target.output_dir, timeout=lock_timeout, command="rollback"):
@@ -35,6 +42,11 @@ def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> 
         generation = generations[-1]
         password = p12_password(target)
         change = plan_rollback(account, generation.name, tuple(labelled_targets(target)))
+        if not console.quiet():  # what it will do, targets included, as apply shows it
+            console.say("bfprov will perform these actions:\n")
+            console.say(change_text(change))
+        if not yes:
+            console.confirm("Roll back?", "rollback")
         outcome = execute(
             Inputs(
                 target=target,
@@ -61,6 +73,5 @@ def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> 
     )
     if facts is not None and facts.not_after <= datetime.now(UTC):
         console.warn(f"the restored certificate expired on {facts.not_after:%Y-%m-%d}")
-    for label in outcome.delivered.published if outcome.delivered else ():
-        console.say(f"Published {account} to {label}")
+    say_deliveries(account, outcome.delivered)
     return 1 if delivery_failed([outcome]) else 0

@@ -137,6 +137,7 @@ class VaultConfig(BaseModel):
 
     model_config = _FROZEN
     kind: ClassVar[str] = "vault"
+    keeps_next_version: ClassVar[bool] = False  # no notion of a staged version
 
     address: Url
     token: SecretRef
@@ -154,6 +155,8 @@ class AwsSecretsManagerConfig(BaseModel):
 
     model_config = _FROZEN
     kind: ClassVar[str] = "aws_secrets_manager"
+    # A staged pair is written as AWSPENDING (the plan names it): a next version it keeps.
+    keeps_next_version: ClassVar[bool] = True
 
     region: Region
     name: AwsName
@@ -171,6 +174,7 @@ class KubernetesConfig(BaseModel):
 
     model_config = _FROZEN
     kind: ClassVar[str] = "kubernetes"
+    keeps_next_version: ClassVar[bool] = False  # no notion of a staged version
 
     dir: Annotated[str, Field(min_length=1)]  # relative to the profile file
     namespace: Namespace

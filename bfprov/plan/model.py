@@ -122,14 +122,30 @@ class Change:
     steps: tuple[Step, ...] = ()
     needs_login: bool = False  # a promotion waits for a successful login with the staged pair
 
+    @property
+    def publish_to(self) -> tuple[str, ...]:
+        """The targets (by label) this change delivers the live pair to."""
+        return tuple(label for s in self.steps if isinstance(s, Publish) for label in s.labels)
+
+    @property
+    def stage_to(self) -> tuple[str, ...]:
+        """The targets (by label) this change offers its staged pair to (AWS: AWSPENDING)."""
+        return tuple(label for s in self.steps if isinstance(s, Stage) for label in s.labels)
+
     def to_json(self) -> dict[str, object]:
-        """The change as `plan --json` shows it (steps are apply's business)."""
-        return {
+        """The change as `plan --json` shows it (steps are apply's business); the targets
+        it writes to appear only when it writes to some, so other changes keep their shape."""
+        data: dict[str, object] = {
             "account": self.account,
             "action": self.action.value,
             "reasons": list(self.reasons),
             "requires_upload": self.requires_upload,
         }
+        if self.publish_to:
+            data["publish_to"] = list(self.publish_to)
+        if self.stage_to:
+            data["stage_to"] = list(self.stage_to)
+        return data
 
 
 @dataclass(frozen=True)
@@ -143,6 +159,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def publications(self) -> int:
+        """How many deliveries of a live pair to a target the plan makes."""
+        return sum(len(c.publish_to) for c in self.changes)
 
     def summary(self) -> dict[str, int]:
         """How many accounts of each action (noop included)."""

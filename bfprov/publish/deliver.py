@@ -37,6 +37,7 @@ class Delivered:
     """What one account's delivery did: targets reached, failures, hooks run."""
 
     published: list[str] = field(default_factory=list)  # labels
+    staged: list[str] = field(default_factory=list)  # labels given the staged pair (AWSPENDING)
     failed: list[str] = field(default_factory=list)  # "label: reason"
     hooks: list[HookResult] = field(default_factory=list)
     owed: list[str] = field(default_factory=list)  # on_live events a retry delivered
@@ -130,6 +131,7 @@ def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
             events.append(event(target.name, "publish_failed", target=label, detail=exc.reason,
                                 fingerprint=bundle.fingerprint))  # fmt: skip
             continue
+        delivered.staged.append(label)
         events.append(event(target.name, "staged_published", target=label,
                             fingerprint=bundle.fingerprint))  # fmt: skip
     append_events(target.output_dir, events)

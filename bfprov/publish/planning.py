@@ -2,9 +2,9 @@
 
 Pure, like the planner: (plan, observed, publications) -> plan. A change that makes a
 pair live (create, promote) delivers it to every target; a rotation offers its staged
-pair to the targets that keep a next version; and where a target lacks the live pair or
-holds another one (deleted or changed out of band, or it could not be observed), the
-account gets a `publish` change, or its change gains a Publish step.
+pair to the targets that keep a next version (AWS: AWSPENDING); and where a target lacks
+the live pair or holds another one (deleted or changed out of band, or it could not be
+observed), the account gets a `publish` change, or its change gains a Publish step.
 """
 
 from __future__ import annotations
@@ -95,9 +95,11 @@ def with_publications(
                     change = Change(account, Action.PUBLISH, (), requires_upload=False)
                     noop.remove(account)
                 change = replace(change, reasons=(*change.reasons, *reasons))
-        if rotating:
+        pending = tuple(s.label for s in states if s.config.keeps_next_version)
+        if rotating and pending:
             # After any repair: AWSPENDING needs the secret that Publish may recreate.
-            extra_steps.append(Stage(labels))
+            # Only the targets that keep a next version are named: the plan shows them.
+            extra_steps.append(Stage(pending))
         if change is not None and extra_steps:
             changes[account] = replace(change, steps=(*change.steps, *extra_steps))
     # The plan's changes keep their order; new `publish` changes come after them (the
