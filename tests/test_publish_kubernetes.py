@@ -146,9 +146,10 @@ def test_sops_manifest_decrypts_to_the_pair(
 def test_sops_failure_names_the_target_and_writes_nothing(
     tmp_path: Path, make_bundle: MakeBundle, age_identity: AgeIdentity
 ) -> None:
-    # A well-formed recipient whose checksum is wrong: sops refuses it.
+    # A well-formed recipient whose checksum is wrong: sops refuses it. (Validation refuses
+    # it first; built without validation here, to see what a sops failure looks like.)
     broken = age_identity.recipient[:-1] + ("q" if age_identity.recipient[-1] != "q" else "p")
-    config = KubernetesConfig(
+    config = KubernetesConfig.model_construct(
         dir="k8s", namespace="bots", name="betfair-{account}", sops_age_recipients=[broken]
     )
     target = make_target(config, "alice", tmp_path, timeout=20)

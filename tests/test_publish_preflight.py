@@ -26,7 +26,9 @@ COMMANDS = {
 VAULT = "vault: {{address: 'https://vault.example.com:8200', token: {{env: VAULT_TOKEN}}, {rest}}}"
 AWS = "aws_secrets_manager: {{region: eu-west-1, {rest}}}"
 K8S = "kubernetes: {{namespace: bots, {rest}}}"
-AGE_SECRET = "AGE-SECRET-KEY-" + "1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ7QPZ4Y"
+AGE_SECRET = (
+    "AGE-SECRET-KEY-" + "1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ7QPZ4Y"
+)
 RECIPIENT = "age1kpmag9uwmu9mrsm0v07lyjejwy0lknpq0egkyvsnx6gvf737mscqcgnld4"
 
 
@@ -179,7 +181,8 @@ def test_vault_paths_without_dot_or_empty_segments(
         ("https://operator:S3cretPw@vault.example.com:8200", "user or password"),
         ("https://:S3cretPw@vault.example.com:8200", "user or password"),
         ("https://operator@vault.example.com:8200", "user or password"),
-        ("http://operator:S3cretPw@vault.example.com:8200", "https"),
+        ("http://operator:S3cretPw@vault.example.com:8200", "user or password"),
+        ("http://vault.example.com:8200", "use https"),
         ("ftp://operator:S3cretPw@vault.example.com", "not an http(s) URL"),
         ("https://vault.example.com:8200?S3cretPw=1", "query"),
         ("https://vault.example.com:8200#S3cretPw", "fragment"),
@@ -192,7 +195,9 @@ def test_an_address_with_credentials_query_or_fragment_is_refused(
     for command in COMMANDS:
         refused(env, capsys, profile(publish(item)), command, expect, secret="S3cretPw")
     aws = f"aws_secrets_manager: {{region: eu-west-1, name: b, endpoint_url: '{address}'}}"
-    refused(env, capsys, profile(alice=publish(aws, indent=4)), "validate", expect, secret="S3cretPw")
+    refused(
+        env, capsys, profile(alice=publish(aws, indent=4)), "validate", expect, secret="S3cretPw"
+    )
 
 
 # --- 3. a manifest never replaces a profile, nor a file bfprov did not write -------------
@@ -311,7 +316,10 @@ def test_an_age_secret_key_as_a_recipient_is_refused_unquoted(
         )
 
 
-PEM = "-----BEGIN " + "PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\\n"
+PEM = (
+    "-----BEGIN "
+    + "PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -325,8 +333,10 @@ PEM = "-----BEGIN " + "PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwgg
 def test_a_secret_pasted_in_the_wrong_field_is_not_quoted(
     env: Path, capsys: pytest.CaptureFixture[str], line: str, secret: str
 ) -> None:
-    text = profile(bob=line).replace("    subject: {common_name: bob bot}\n", "", line.count("subject"))
-    refused(env, capsys, text, "validate", "bob", secret=secret)
+    text = profile(bob=line).replace(
+        "    subject: {common_name: bob bot}\n", "", line.count("subject")
+    )
+    refused(env, capsys, text, "validate", "accounts[1]", "not shown", secret=secret)
 
 
 # --- 6. durations past 100 years ---------------------------------------------------------
