@@ -27,10 +27,9 @@ from pydantic import (
 
 from bfprov.durations import bounded
 
-
 # A PEM block, an age secret key, a URL's password: a secret pasted in the wrong place.
 _SECRET_LOOKING = re.compile(r"-----BEGIN|AGE-SECRET-KEY-|://[^/?#@]*:[^/?#@]*@", re.IGNORECASE)
-SECRET_LOOKING = "(a value that looks like a secret, not shown)"
+SECRET_LOOKING = "(a value that looks like a secret, not shown)"  # noqa: S105 (a message)
 
 
 def looks_secret(value: str) -> bool:
