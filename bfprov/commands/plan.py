@@ -9,6 +9,7 @@ from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
 from bfprov.plan.saved import saved_plan
 from bfprov.plan.snapshot import load, snapshot
+from bfprov.publish.preflight import check
 from bfprov.views.json_text import dump_json
 from bfprov.views.plan import plan_markdown, plan_text
 
@@ -36,6 +37,7 @@ def plan(
     selection = selection or Selection()
     everything = load(settings)
     desired = selection.of(everything)
+    check(everything, settings.profiles, desired)  # a target that cannot be written is no drift
     replacing = replacements(everything, desired, replace)
     snap = snapshot(desired, orphans=selection.everything, refresh=refresh, replace=replacing)
     if out is not None:
