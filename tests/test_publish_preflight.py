@@ -373,3 +373,29 @@ def test_a_lock_timeout_past_a_hundred_years(
     assert "--lock-timeout" in err and "100 years" in err
     assert len(err.strip().splitlines()) == 1, err
     assert not fleet.out.exists()
+
+
+# --- promote and rollback publish too: the same checks first -----------------------------
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_promote_and_rollback_check_the_targets_before_any_change(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet = CliFleet(env, capsys, profile())
+    assert fleet.run("apply", "--yes", "--no-verify")[0] == 0
+    assert fleet.run("apply", "--yes", "--no-verify", "--replace", "alice")[0] == 0
+    assert fleet.run("promote", "alice", "--no-verify")[0] == 0  # alice has an archive now
+    assert fleet.run("apply", "--yes", "--no-verify", "--replace", "alice")[0] == 0  # staged
+    monkeypatch.delenv("VAULT_TOKEN")
+    fleet.profile.write_text(profile(publish(VAULT.format(rest="path: 'betfair/{account}'"))))
+    before = tree(fleet.out)
+    for command in (["promote", "alice", "--no-verify"], ["rollback", "alice"]):
+        code, out, err = fleet.run(*command)
+        assert code == 1, (command, out, err)
+        assert "VAULT_TOKEN" in err and "is not set" in err
+        assert "Traceback" not in out + err
+        assert tree(fleet.out) == before, command

@@ -17,6 +17,7 @@ from bfprov.observed.observe import archived_generations
 from bfprov.observed.publications import labelled_targets
 from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
+from bfprov.publish.preflight import check
 from bfprov.views.apply import delivery_failed
 
 if TYPE_CHECKING:
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 
 def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> int:
     """The current live pair goes to the archive; the newest archived one comes back."""
-    desired = load(settings).select([account])
+    everything = load(settings)
+    desired = everything.select([account])
+    check(everything, settings.profiles, desired)  # it publishes: nothing changes unless it can
     target = desired.targets[0]
     with apply_lock(target.output_dir, timeout=lock_timeout, command="rollback"):
         observed = observe_account(target)
