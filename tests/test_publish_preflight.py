@@ -399,3 +399,13 @@ def test_promote_and_rollback_check_the_targets_before_any_change(
         assert "VAULT_TOKEN" in err and "is not set" in err
         assert "Traceback" not in out + err
         assert tree(fleet.out) == before, command
+
+
+def test_a_problem_of_defaults_is_one_line_for_the_whole_fleet(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VAULT_TOKEN")
+    text = profile(publish(VAULT.format(rest="path: 'betfair/{account}'")))
+    err = refused(env, capsys, text, "plan", "(alice and 1 other account)", "VAULT_TOKEN")
+    errors = [line for line in err.splitlines() if not line.startswith("warning: ")]
+    assert len(errors) == 1, err

@@ -61,7 +61,7 @@ def _url(value: Any) -> Any:
         return value
     parts = urlsplit(value)
     # Quoted without its user and password: an address's password is a secret.
-    shown = quote(without_userinfo(value))
+    shown = quote(shown_address(value))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{shown} is not an http(s) URL")
     if "@" in parts.netloc:
@@ -82,7 +82,7 @@ def _url(value: Any) -> Any:
     return value.rstrip("/")
 
 
-def without_userinfo(address: str) -> str:
+def shown_address(address: str) -> str:
     """`address` as a message may show it: without any `user:password@`, query or
     fragment (a password, or a token in a query, is a secret)."""
     address = re.split(r"[?#]", address, maxsplit=1)[0]

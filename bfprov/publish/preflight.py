@@ -86,8 +86,8 @@ class Entry:
     def label(self) -> str:
         return target_label(self.config, self.account, self.profile_dir)
 
-    def problem(self, why: str) -> str:
-        return f"{self.place} ({self.account}): {self.label}: {why}"
+    def problem(self, why: str, more: str = "") -> str:
+        return f"{self.place} ({self.account}{more}): {self.label}: {why}"
 
 
 def check(desired: Desired, profiles: Path, selected: Desired | None = None) -> None:
@@ -109,13 +109,21 @@ def preflight(desired: Desired, profiles: Path, selected: Desired | None = None)
     chosen = {t.name for t in (selected or desired).targets}
     _installed.cache_clear()  # once per check, not per account; a test may uninstall one
     homes = _profile_dirs(desired, profiles)
-    problems = _repeats(entries)
+    # One line per problem of a `publish` item, however many accounts share it (a token
+    # missing for a whole fleet's defaults is one line, not thousands).
+    found: dict[tuple[str, str], list[Entry]] = {}
     for entry in entries:
         kind = type(entry.config)
         whys = _NAMES[kind](entry, homes)
         if entry.account in chosen:
             whys += _NEEDS[kind](entry)
-        problems += [entry.problem(why) for why in whys]
+        for why in whys:
+            found.setdefault((entry.place, why), []).append(entry)
+    problems = _repeats(entries)
+    for (_, why), alike in found.items():
+        first, others = alike[0], len(alike) - 1
+        more = f" and {others} other account{'s' if others != 1 else ''}" if others else ""
+        problems.append(first.problem(why, more))
     return problems
 
 
