@@ -22,7 +22,7 @@ from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError, manifest_path, target_label
 from bfprov.publish.config import render
-from bfprov.publish.preflight import MANAGED_BY, MAX_MANIFEST, replaceable
+from bfprov.publish.ownership import MANAGED_BY, MAX_MANIFEST, replaceable
 
 if TYPE_CHECKING:
     from pathlib import Path
