@@ -13,6 +13,7 @@ from bfprov.plan.model import Action
 from bfprov.plan.saved import check_saved_plan, read_saved_plan
 from bfprov.plan.snapshot import load
 from bfprov.publish.planning import snapshot
+from bfprov.publish.preflight import check
 from bfprov.verify.checks import Check, credentials, record, run_checks
 from bfprov.views.apply import delivery_failed, report, report_hooks
 from bfprov.views.plan import plan_text
@@ -48,6 +49,7 @@ def apply(
         selection, replace = saved.selection, sorted(saved.replace)
     everything = load(settings)
     desired = selection.of(everything)
+    check(everything, settings.profiles, desired)  # before the first write: the lock
     replacing = replacements(everything, desired, replace)
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:

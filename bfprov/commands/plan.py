@@ -10,6 +10,7 @@ from bfprov.errors import BfprovError
 from bfprov.plan.saved import saved_plan
 from bfprov.plan.snapshot import load
 from bfprov.publish.planning import snapshot
+from bfprov.publish.preflight import check
 from bfprov.views.json_text import dump_json
 from bfprov.views.plan import plan_markdown, plan_text
 
@@ -37,6 +38,7 @@ def plan(
     selection = selection or Selection()
     everything = load(settings)
     desired = selection.of(everything)
+    check(everything, settings.profiles, desired)  # a target that cannot be written is no drift
     replacing = replacements(everything, desired, replace)
     snap = snapshot(desired, orphans=selection.everything, refresh=refresh, replace=replacing)
     if out is not None:

@@ -16,6 +16,7 @@ from bfprov.errors import BfprovError
 from bfprov.plan.operations import promotion
 from bfprov.plan.snapshot import load
 from bfprov.publish.planning import snapshot
+from bfprov.publish.preflight import check
 from bfprov.verify.checks import Check, record, run_checks
 from bfprov.views.apply import delivery_failed, say_deliveries
 from bfprov.views.verify import show
@@ -33,7 +34,9 @@ def promote(
     """
     if selection.everything:
         raise BfprovError("promote needs ACCOUNT... or --select KEY=VALUE: which accounts?")
-    desired = selection.of(load(settings))
+    everything = load(settings)
+    desired = selection.of(everything)
+    check(everything, settings.profiles, desired)  # it publishes: nothing changes unless it can
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:
             locks.enter_context(apply_lock(output_dir, timeout=lock_timeout, command="promote"))

@@ -17,6 +17,7 @@ from bfprov.observed.observe import archived_generations
 from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
 from bfprov.publish.observe import labelled_targets
+from bfprov.publish.preflight import check
 from bfprov.views.apply import delivery_failed, say_deliveries
 from bfprov.views.plan import change_text
 
@@ -32,7 +33,9 @@ def rollback(
     It publishes and runs hooks, so, like apply, it shows what it will do and asks first
     (`yes`: do not ask; off a terminal without `yes` it refuses).
     """
-    desired = load(settings).select([account])
+    everything = load(settings)
+    desired = everything.select([account])
+    check(everything, settings.profiles, desired)  # it publishes: nothing changes unless it can
     target = desired.targets[0]
     with apply_lock(target.output_dir, timeout=lock_timeout, command="rollback"):
         observed = observe_account(target)

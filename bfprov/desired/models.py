@@ -113,6 +113,8 @@ class Target:
     templates: Path | None
     source: Path
     archive_keep: int = 3
+    # Where each of `account.publish` is written, `file:line:col: path`, for messages.
+    publish_at: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

@@ -80,8 +80,15 @@ def load_profiles(path: Path, settings: Settings) -> Desired:
         output_dirs.setdefault(f.output_dir, None)
         source = f.path.resolve()
         targets.extend(
-            Target(account, f.output_dir, f.templates, source, f.archive_keep)
-            for _, _, account in f.accounts
+            Target(
+                account,
+                f.output_dir,
+                f.templates,
+                source,
+                f.archive_keep,
+                publish_at=f.publish_places(index, entry, account),
+            )
+            for index, entry, account in f.accounts
         )
         warnings.extend(f.warnings())
     return Desired(targets=tuple(targets), output_dirs=tuple(output_dirs), warnings=tuple(warnings))
@@ -217,6 +224,17 @@ class _File:
             line, column, _ = self.positions.locate(node_of)
             where = f"{self.label}:{line}:{column}"
             self.problems.append((line, column, f"{where}: {dotted(loc)}: {message}"))
+
+    def publish_places(self, index: int, entry: AccountEntry, account: Account) -> tuple[str, ...]:
+        """Where each publishing target of an account is written (`file:line:col: path`):
+        its own list, or the one it inherits from defaults."""
+        own = entry.publish is not None
+        base: Loc = ("accounts", index, "publish") if own else ("defaults", "publish")
+        places = []
+        for i in range(len(account.publish)):
+            loc = (*base, i)
+            places.append(f"{self.where(loc)}: {dotted(loc)}")
+        return tuple(places)
 
     def sorted_problems(self) -> list[str]:
         return [text for _, _, text in sorted(self.problems, key=lambda p: (p[0], p[1]))]

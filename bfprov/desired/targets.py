@@ -32,8 +32,9 @@ from pydantic import (
     model_validator,
 )
 
-from bfprov.desired.fields import SecretRef
+from bfprov.desired.fields import SecretRef, quote
 from bfprov.durations import parse_duration
+from bfprov.publish import age
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 PLACEHOLDER = "{account}"
@@ -53,26 +54,51 @@ def _template(pattern: str, what: str) -> Any:
             return value
         rest = value.replace(PLACEHOLDER, "a")
         if "{" in rest or "}" in rest:
-            raise ValueError(f"{value!r}: only {PLACEHOLDER} may appear in braces")
+            raise ValueError(f"{quote(value)}: only {PLACEHOLDER} may appear in braces")
         if not rule.fullmatch(rest):
-            raise ValueError(f"{value!r} is not {what}")
+            raise ValueError(f"{quote(value)} is not {what}")
         return value
 
     return BeforeValidator(check)
 
 
 def _url(value: Any) -> Any:
-    """http(s) URL; plain http only on loopback, where nothing crosses a network."""
+    """http(s) URL; plain http only on loopback, where nothing crosses a network. No user
+    or password (credentials come from their own secret references), query or fragment."""
     if not isinstance(value, str):
         return value
     parts = urlsplit(value)
+    # Quoted without its user and password: an address's password is a secret.
+    shown = quote(shown_address(value))
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise ValueError(f"{shown} is not an http(s) URL")
+    if "@" in parts.netloc:
         raise ValueError(
-            f"{value!r} would send secrets in clear; use https (http only on loopback)"
+            f"{shown} (user and password not shown): an address takes no user or password; "
+            "give the credentials as a secret reference"
         )
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise ValueError(f"{shown} would send secrets in clear; use https (http only on loopback)")
+    if "?" in value:
+        raise ValueError(f"{shown} (query not shown): an address takes no query ('?...')")
+    if "#" in value:
+        raise ValueError(f"{shown} (fragment not shown): an address takes no fragment ('#...')")
+    try:
+        parts.port  # noqa: B018 (it raises for a port that is not a number in range)
+    except ValueError:
+        raise ValueError(f"{shown} has an invalid port") from None
     return value.rstrip("/")
+
+
+def shown_address(address: str) -> str:
+    """`address` as a message may show it: without any `user:password@`, query or
+    fragment (a password, or a token in a query, is a secret)."""
+    address = re.split(r"[?#]", address, maxsplit=1)[0]
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        return address.rpartition("@")[2]
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}"
 
 
 def _loopback(host: str) -> bool:
@@ -104,15 +130,43 @@ def _matching(pattern: str, what: str) -> Any:
 
     def check(value: Any) -> Any:
         if isinstance(value, str) and not rule.fullmatch(value):
-            raise ValueError(f"{value!r} is not {what}")
+            raise ValueError(f"{quote(value)} is not {what}")
         return value
 
     return BeforeValidator(check)
 
 
+def segment_problem(path: str) -> str | None:
+    """Why `path` is not a clean Vault path (relative, no empty, `.` or `..` segment)."""
+    if path.startswith("/"):
+        reason = "starts with '/'"
+    elif any(part in ("", ".", "..") for part in path.split("/")):
+        reason = "has an empty, '.' or '..' segment"
+    else:
+        return None
+    return f"{quote(path)} {reason}; a path has no leading '/' and no empty, '.' or '..' segment"
+
+
+def _segments(value: Any) -> Any:
+    if isinstance(value, str) and (why := segment_problem(value)) is not None:
+        raise ValueError(why)
+    return value
+
+
+def _recipient(value: Any) -> Any:
+    if isinstance(value, str) and (why := age.problem(value)) is not None:
+        shown = "this value" if age.is_secret_key(value) else quote(value, 70)
+        raise ValueError(f"{shown} {why}")
+    return value
+
+
 Url = Annotated[str, BeforeValidator(_url)]
-KvPath = Annotated[str, _template(r"[A-Za-z0-9_.@+=-]+(/[A-Za-z0-9_.@+=-]+)*", "a KV path")]
-Mount = Annotated[str, _matching(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", "a mount path")]
+KvPath = Annotated[
+    str,
+    _template(r"[A-Za-z0-9_.@+=/-]+", "a KV path"),
+    BeforeValidator(_segments),
+]
+Mount = Annotated[str, _matching(r"[A-Za-z0-9_./-]+", "a mount path"), BeforeValidator(_segments)]
 AwsName = Annotated[str, _template(r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager name")]
 Region = Annotated[str, _matching(r"[a-z]{2}(-[a-z]+)+-\d+", "an AWS region like eu-west-1")]
 # A DNS label; the name template is checked again once `{account}` is known.
@@ -120,9 +174,7 @@ Namespace = Annotated[
     str, _matching(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", "a Kubernetes namespace")
 ]
 K8sName = Annotated[str, _template(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", "a Kubernetes name")]
-AgeRecipient = Annotated[
-    str, _matching(r"age1[02-9ac-hj-np-z]{58}", "an age recipient (age1 and 58 characters)")
-]
+AgeRecipient = Annotated[str, BeforeValidator(_recipient)]
 Argv = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
 Duration = Annotated[
     timedelta,

@@ -22,6 +22,7 @@ from bfprov.desired.targets import render
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError
+from bfprov.publish.ownership import MANAGED_BY, MAX_MANIFEST, replaceable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,11 +30,9 @@ if TYPE_CHECKING:
     from bfprov.desired.targets import KubernetesConfig
     from bfprov.publish.bundle import Bundle
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "bfprov"}
 FINGERPRINT = "bfprov.io/fingerprint"
 NOT_AFTER = "bfprov.io/not-after"
 MODE = 0o600
-MAX_MANIFEST = 1024 * 1024
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # a DNS subdomain
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
 
@@ -88,6 +87,10 @@ class KubernetesTarget:
         text = _dump(self.manifest(bundle))
         if self.recipients:
             text = self._encrypt(text)
+        # Checked again here, just before the write: a file may have appeared since plan.
+        refusal = replaceable(self.path)
+        if refusal is not None:
+            raise PublishError(self.label, refusal)
         try:
             write_file(self.path, text, MODE, overwrite=True)
         except BfprovError as exc:
