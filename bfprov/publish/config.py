@@ -116,6 +116,7 @@ AgeRecipient = Annotated[
     str, _matching(r"age1[02-9ac-hj-np-z]{58}", "an age recipient (age1 and 58 characters)")
 ]
 Argv = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+EnvName = Annotated[str, _matching(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
 Duration = Annotated[
     timedelta,
     BeforeValidator(_duration),
@@ -202,6 +203,12 @@ class HooksConfig(BaseModel):
     on_live: Argv | None = None
     on_failure: Argv | None = None
     timeout: Duration = timedelta(seconds=60)
+    # Variables of bfprov's environment a hook also receives, beyond the allow-list
+    # (bfprov.children); the profile refuses a name that a secret reference reads.
+    pass_env: Annotated[
+        list[EnvName],
+        Field(description="environment variables passed to hooks as they are (never a secret's)"),
+    ] = []
 
 
 PublishList = list[PublishEntry]
