@@ -272,3 +272,41 @@ def test_git_gets_the_allow_list_only(
     for line in dump.read_text().splitlines():
         env = json.loads(line)
         assert not [name for name in SECRETS if name in env]
+
+
+def test_a_failed_staging_names_the_staged_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("boto3")  # the [aws] extra
+    from bfprov.apply.deliver import Delivered, stage
+    from bfprov.observed.publications import labelled_targets
+    from bfprov.plan.snapshot import load
+    from bfprov.settings import load_settings
+
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    profile = tmp_path / "fleet.yaml"
+
+    def write(generation: int) -> None:
+        profile.write_text(
+            "version: 1\noutput_dir: certs\n"
+            "defaults: {app_key: {env: BF_APP_KEY}, key: {size: 1024}}\naccounts:\n"
+            "  - name: alice\n    username: alice\n    password: {env: ALICE_PASSWORD}\n"
+            f"    subject: {{common_name: alice gen {generation}}}\n"
+            "    publish:\n      - aws_secrets_manager:\n          region: eu-west-1\n"
+            f"          name: bots/{{account}}\n          endpoint_url: http://127.0.0.1:{port}\n"
+        )
+
+    port = free_port()
+    write(1)
+    assert main(["apply", "--yes", "--no-verify", "--profiles", str(profile)]) == 1
+    write(2)
+    assert main(["apply", "--yes", "--no-verify", "--profiles", str(profile)]) == 1
+    capsys.readouterr()
+    [target] = load(load_settings(profile)).targets
+    delivered = Delivered()
+    stage(target, list(labelled_targets(target)), delivered)  # AWSPENDING: unreachable
+    assert delivered.failed
+    staged = fingerprint(target.directory / "staged" / "client-1024.crt")
+    assert delivered.failed_fingerprint == staged
