@@ -126,7 +126,6 @@ def test_no_message_holds_a_token_or_key_material(
             "com",
         ),
         timeout=20,
-        withhold=[TOKEN_ENV],
     )
     texts += [hook.describe(), repr(hook), hook.output]
     texts += [record.getMessage() for record in caplog.records]

@@ -180,7 +180,9 @@ def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivere
         run_hooks(target, kind if went_live else delivered.owed[-1], fingerprint, delivered)
         acted = True
     if delivered.failed:
-        run_hooks(target, "failed", outcome.fingerprint, delivered)
+        # BFPROV_FINGERPRINT: the pair that failed to be delivered (during a rotation, the
+        # live pair a repair could not deliver is not the staged one the outcome names).
+        run_hooks(target, "failed", delivered.failed_fingerprint or outcome.fingerprint, delivered)
     return delivered if acted or delivered.failed else None
 
 

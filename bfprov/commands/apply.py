@@ -14,7 +14,14 @@ from bfprov.plan.saved import check_saved_plan, read_saved_plan
 from bfprov.plan.snapshot import load
 from bfprov.publish.planning import snapshot
 from bfprov.publish.preflight import check
-from bfprov.verify.checks import Check, credentials, record, run_checks
+from bfprov.verify.checks import (
+    Check,
+    credentials,
+    known_logins,
+    record,
+    run_checks,
+    upload_pending,
+)
 from bfprov.views.apply import delivery_failed, report, report_hooks
 from bfprov.views.plan import plan_text
 from bfprov.views.verify import show
@@ -27,6 +34,7 @@ if TYPE_CHECKING:
     from bfprov.desired.models import Target
     from bfprov.plan.snapshot import Snapshot
     from bfprov.settings import Settings
+    from bfprov.verify.checks import CheckResult
 
 
 def apply(
@@ -84,18 +92,36 @@ def apply(
     report(snap, outcomes, verify)
     results = staged_results + live_results
     show(results, as_json=False)
-    failed = [r for r in live_results if not r.success]
-    failed += [r for r in staged_results if not r.success and not r.awaiting_upload]
-    code = 0
-    if failed:
-        accounts_failed = sorted({r.account for r in failed})
-        console.error("login check failed for " + ", ".join(accounts_failed))
-        for name in accounts_failed:
-            report_hooks(name, on_failure(targets[name], failed))
-        code = 1
+    code = _login_failures(targets, staged_results, live_results, staged + live)
     if delivery_failed(outcomes):
         code = 1
     return code
+
+
+def _login_failures(
+    targets: dict[str, Target],
+    staged_results: list[CheckResult],
+    live_results: list[CheckResult],
+    checks: list[Check],
+) -> int:
+    """1 when a login check failed (each such account's on_failure is run), else 0.
+
+    A pair that never logged in and gets CERT_AUTH_REQUIRED awaits its upload: not a
+    failure (a staged pair's, whatever its history: the rotation's normal course).
+    """
+    known = known_logins(staged_results + live_results, checks)
+    pending = sorted({r.account for r in live_results if upload_pending(r, known)})
+    if pending:
+        console.note("upload pending for " + ", ".join(pending))
+    failed = [r for r in live_results if not r.success and not upload_pending(r, known)]
+    failed += [r for r in staged_results if not r.success and not r.awaiting_upload]
+    if not failed:
+        return 0
+    accounts_failed = sorted({r.account for r in failed})
+    console.error("login check failed for " + ", ".join(accounts_failed))
+    for name in accounts_failed:
+        report_hooks(name, on_failure(targets[name], failed))
+    return 1
 
 
 def _live_checks(outcomes: list[Outcome], targets: dict[str, Target]) -> list[Check]:

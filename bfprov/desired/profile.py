@@ -20,6 +20,8 @@ from bfprov.desired.document import AccountDefaults, AccountEntry, ProfileDocume
 from bfprov.desired.fast_yaml import Unusual, load_fast
 from bfprov.desired.fields import Subject, quote
 from bfprov.desired.models import Account, Desired, Target
+from bfprov.desired.pass_env import refused as refused_pass_env
+from bfprov.desired.pass_env import secret_readers
 from bfprov.desired.problems import dotted, explain, kind_of, message, shown_loc
 from bfprov.desired.yaml_reader import Loc, Positions, YamlProblem, compose, decode
 from bfprov.desired.yaml_reader import join_surrogates as _join_surrogates
@@ -69,6 +71,9 @@ def load_profiles(path: Path, settings: Settings) -> Desired:
                     f"{other.where(('accounts', other_index, 'name'))}",
                 )
         problems.extend(f.sorted_problems())
+    readers = secret_readers(account for f in files for _, _, account in f.accounts)
+    for f in files:
+        problems.extend(f.line(loc, text)[2] for loc, text in refused_pass_env(f.data, readers))
     if problems:
         raise ProfileError(problems)
 

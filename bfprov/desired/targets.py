@@ -176,6 +176,7 @@ Namespace = Annotated[
 K8sName = Annotated[str, _template(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", "a Kubernetes name")]
 AgeRecipient = Annotated[str, BeforeValidator(_recipient)]
 Argv = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+EnvName = Annotated[str, _matching(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
 Duration = Annotated[
     timedelta,
     BeforeValidator(_duration),
@@ -308,6 +309,12 @@ class HooksConfig(BaseModel):
     on_live: Argv | None = None
     on_failure: Argv | None = None
     timeout: Duration = timedelta(seconds=60)
+    # Variables of bfprov's environment a hook also receives, beyond the allow-list
+    # (bfprov.children); the profile refuses a name that a secret reference reads.
+    pass_env: Annotated[
+        list[EnvName],
+        Field(description="environment variables passed to hooks as they are (never a secret's)"),
+    ] = []
 
 
 PublishList = list[PublishEntry]

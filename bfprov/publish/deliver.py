@@ -10,7 +10,6 @@ target that fails changes nothing on disk but its record, and the next plan show
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from bfprov.apply.store import write_deliveries
 from bfprov.desired.models import Output
 from bfprov.layout import STAGED
 from bfprov.observed.files import read_bytes
-from bfprov.publish.observe import Delivery, labelled_targets, read_deliveries, targets_of
+from bfprov.publish.observe import Delivery, labelled_targets, read_deliveries
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,6 +40,7 @@ class Delivered:
     failed: list[str] = field(default_factory=list)  # "label: reason"
     hooks: list[HookResult] = field(default_factory=list)
     owed: list[str] = field(default_factory=list)  # on_live events a retry delivered
+    failed_fingerprint: str | None = None  # of the first pair that failed to be delivered
 
     @property
     def ok(self) -> bool:
@@ -98,6 +98,7 @@ def publish(
             owed = went_live or (previous.owed if previous else None)
             records[label] = Delivery(fingerprint, None, version, now, exc.reason, owed)
             delivered.failed.append(str(exc))
+            delivered.failed_fingerprint = delivered.failed_fingerprint or bundle.fingerprint
             events.append(event(target.name, "publish_failed", target=label, detail=exc.reason,
                                 fingerprint=bundle.fingerprint))  # fmt: skip
             continue
@@ -128,6 +129,7 @@ def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
                 continue  # this target keeps no next version
         except PublishError as exc:
             delivered.failed.append(str(exc))
+            delivered.failed_fingerprint = delivered.failed_fingerprint or bundle.fingerprint
             events.append(event(target.name, "publish_failed", target=label, detail=exc.reason,
                                 fingerprint=bundle.fingerprint))  # fmt: skip
             continue
@@ -156,22 +158,9 @@ def run_hooks(target: Target, kind: str, fingerprint: str | None, delivered: Del
         fingerprint=fingerprint or "",
         jurisdiction=target.account.jurisdiction.value,
     )
-    result = run_hook(
-        argv, context, timeout=hooks.timeout.total_seconds(), withhold=secret_variables(target)
-    )
+    result = run_hook(argv, context, timeout=hooks.timeout.total_seconds(), pass_env=hooks.pass_env)
     delivered.hooks.append(result)
     append_events(target.output_dir, [event(
         target.name, "hook", target=result.program, fingerprint=fingerprint,
         detail=f"{'on_failure' if kind == 'failed' else 'on_live'} ({kind}): {result.describe()}",
     )])  # fmt: skip
-
-
-def secret_variables(target: Target) -> set[str]:
-    """The environment variables the account's secret references read: never given to
-    a hook (nor are a Vault token's)."""
-    account = target.account
-    refs = [account.password, account.app_key, account.p12.password]
-    refs += [getattr(c, "token", None) for c in targets_of(target)]
-    names = {ref.env for ref in refs if ref is not None and ref.env is not None}
-    # Every BF_* variable is withheld too: profiles conventionally keep secrets there.
-    return names | {name for name in os.environ if name.startswith("BF_")}

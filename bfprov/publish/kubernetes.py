@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bfprov.apply.files import write_file
+from bfprov.children import environment
 from bfprov.desired.targets import render
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
@@ -144,8 +145,15 @@ class KubernetesTarget:
             "/dev/stdin",
         ]
         try:
+            # The allow-list only: with --age recipients sops needs no key, no token and
+            # no SOPS_* setting (one, like SOPS_KMS_ARN, could even add a key to encrypt for).
             done = subprocess.run(
-                argv, input=plaintext, capture_output=True, timeout=self.timeout, check=False
+                argv,
+                input=plaintext,
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+                env=environment(),
             )
         except FileNotFoundError:
             raise PublishError(
