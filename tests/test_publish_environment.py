@@ -20,7 +20,7 @@ import pytest
 from bfprov import crypto
 from bfprov.cli import main
 from bfprov.desired.targets import KubernetesConfig
-from bfprov.publish.base import make_target
+from bfprov.publish.kinds import make_target
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     AgeIdentity,
     MakeBundle,
