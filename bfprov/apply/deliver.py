@@ -6,12 +6,18 @@ to the targets that keep a next version. Each target's result is recorded in the
 account's `.bfprov/published.json` (through the store) and in the audit trail. A
 target that fails changes nothing on disk but its record, and the next plan shows
 `publish` again. Hooks run after a new live pair is written and delivered.
+
+An `on_live` is owed from the moment a new live pair's delivery starts until its hook has
+run: it is recorded (`owed`) before the first target is written and cleared only after
+the hook ran, so a failed target, a lost reply or a kill at any point leaves it owed,
+and the plan delivers again (a target that holds the pair already writes nothing) and
+runs it, once.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -83,6 +89,16 @@ def publish(
     bundle = bundle_of(target)
     records = read_deliveries(target.directory)
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    if went_live:
+        # Written ahead of the targets: killed from here on, the next run owes on_live.
+        for label, _ in chosen:
+            known = records.get(label)
+            records[label] = (
+                replace(known, owed=went_live)
+                if known
+                else Delivery(None, None, None, now, None, went_live)
+            )
+        write_deliveries(target.directory, records)
     events = []
     for label, config in chosen:
         previous = records.get(label)
@@ -99,13 +115,24 @@ def publish(
             events.append(event(target.name, "publish_failed", target=label, detail=exc.reason,
                                 fingerprint=bundle.fingerprint))  # fmt: skip
             continue
-        records[label] = Delivery(bundle.fingerprint, bundle.not_after_text, result.version, now)
+        owed = previous.owed if previous else None  # cleared once the hook ran: settle()
+        records[label] = Delivery(
+            bundle.fingerprint, bundle.not_after_text, result.version, now, None, owed
+        )
         if previous is not None and previous.owed and not went_live:
             delivered.owed.append(previous.owed)
         delivered.published.append(label)
         events.append(event(target.name, "published", target=label, fingerprint=bundle.fingerprint))
     write_deliveries(target.directory, records)
     append_events(target.output_dir, events)
+
+
+def settle(target: Target) -> None:
+    """The account's on_live hook ran: no target owes it any more."""
+    records = read_deliveries(target.directory)
+    if any(d.owed for d in records.values()):
+        settled = {label: replace(d, owed=None) for label, d in records.items()}
+        write_deliveries(target.directory, settled)
 
 
 def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bfprov import console, crypto
-from bfprov.apply.deliver import Delivered, bundle_of, publish, run_hooks, stage
+from bfprov.apply.deliver import Delivered, bundle_of, publish, run_hooks, settle, stage
 from bfprov.apply.events import append_events, event, log_outcomes
 from bfprov.apply.executor import Inputs, Outcome, execute
 from bfprov.apply.files import archive_orphan
@@ -178,6 +178,7 @@ def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivere
         # A retry that delivered a pair which went live earlier runs the on_live it owed.
         fingerprint = outcome.fingerprint if went_live else bundle_of(target).fingerprint
         run_hooks(target, kind if went_live else delivered.owed[-1], fingerprint, delivered)
+        settle(target)
         acted = True
     if delivered.failed:
         run_hooks(target, "failed", outcome.fingerprint, delivered)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.apply.lock import apply_lock
+from bfprov.apply.reconcile import record_observed
 from bfprov.apply.run import on_failure, p12_passwords, run_changes
 from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
@@ -61,6 +62,7 @@ def apply(
             console.say(plan_text(plan))
         actionable = [c for c in plan.changes if c.action is not Action.ORPHAN or prune]
         _refresh_records(snap, {c.account for c in actionable})
+        record_observed(snap)
         if not actionable:
             return 0
         if not yes:
