@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from bfprov.apply.events import append_events, event
 from bfprov.apply.store import write_deliveries
 from bfprov.desired.models import Output
+from bfprov.errors import BfprovError
 from bfprov.layout import STAGED
 from bfprov.observed.files import read_bytes
 from bfprov.observed.publications import Delivery, labelled_targets, read_deliveries, targets_of
@@ -59,15 +60,32 @@ def bundle_of(target: Target, *, staged: bool = False) -> Bundle:
     account = target.account
     where = target.directory / STAGED if staged else target.directory
     stem = account.stem
+    crt, key = read_bytes(where / f"{stem}.crt"), read_bytes(where / f"{stem}.key")
     p12 = None
-    if not staged and Output.P12 in account.outputs and (where / f"{stem}.p12").exists():
+    if staged and Output.P12 in account.outputs:
+        p12 = staged_p12(target, crt, key)
+    elif Output.P12 in account.outputs and (where / f"{stem}.p12").exists():
         p12 = read_bytes(where / f"{stem}.p12")
-    return Bundle.from_pems(
-        account.name,
-        account.jurisdiction.value,
-        read_bytes(where / f"{stem}.crt"),
-        read_bytes(where / f"{stem}.key"),
-        p12,
+    return Bundle.from_pems(account.name, account.jurisdiction.value, crt, key, p12)
+
+
+def staged_p12(target: Target, crt: bytes, key: bytes) -> bytes | None:
+    """The staged pair's PKCS#12, made in memory: the staged directory holds none until
+    promotion writes it, but a staged pair offered as the next version (AWSPENDING) is
+    what promotion makes live, so it holds every field the live pair does."""
+    from bfprov import crypto
+    from bfprov.desired.secret import p12_password
+
+    password = p12_password(target)
+    if password is None:
+        return None
+    account = target.account
+    return crypto.pkcs12(
+        crypto.load_private_key(key),
+        crt,
+        password.get_secret_value().encode(),
+        account.p12.profile,
+        account.name.encode(),
     )
 
 
@@ -140,7 +158,11 @@ def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
     from bfprov.publish.base import PublishError, make_target
 
     configs = labelled_targets(target)
-    bundle = bundle_of(target, staged=True)
+    try:
+        bundle = bundle_of(target, staged=True)
+    except BfprovError as exc:  # its p12 password cannot be read
+        delivered.failed.append(f"{target.name}: staged pair: {exc}")
+        return
     events = []
     for label in labels:
         config = configs.get(label)
