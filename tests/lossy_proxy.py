@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from email.message import Message
     from types import TracebackType
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "trailer"}
@@ -25,7 +27,9 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade",
 class _Rule:
     method: str
     prefix: str
+    header: tuple[str, str] | None  # (name, value) the request must carry
     times: int
+    before: Callable[[], object] | None  # None: lose the reply
 
 
 @dataclass
@@ -46,19 +50,45 @@ class LossyProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def lose_reply(self, method: str, path_prefix: str, times: int = 1) -> None:
-        """Lose the replies to the next `times` requests of `method` under `path_prefix`."""
+    def lose_reply(
+        self,
+        method: str,
+        path_prefix: str,
+        times: int = 1,
+        *,
+        header: tuple[str, str] | None = None,
+    ) -> None:
+        """Lose the replies to the next `times` requests of `method` under `path_prefix`
+        (and carrying `header`, e.g. ("X-Amz-Target", "secretsmanager.PutSecretValue"))."""
         with self._lock:
-            self._rules.append(_Rule(method.upper(), path_prefix, times))
+            self._rules.append(_Rule(method.upper(), path_prefix, header, times, None))
 
-    def _should_lose(self, method: str, path: str) -> bool:
+    def heal(self) -> None:
+        """Lose nothing more."""
+        with self._lock:
+            self._rules.clear()
+
+    def before(self, method: str, path_prefix: str, action: Callable[[], object]) -> None:
+        """Run `action` (another client's write, say) before forwarding the next request
+        of `method` under `path_prefix`: it comes in between that client's requests."""
+        with self._lock:
+            self._rules.append(_Rule(method.upper(), path_prefix, None, 1, action))
+
+    def _take(self, losing: bool, method: str, path: str, headers: Message) -> _Rule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.times > 0 and rule.method == method and path.startswith(rule.prefix):
+                if (
+                    rule.times > 0
+                    and (rule.before is None) == losing
+                    and rule.method == method
+                    and path.startswith(rule.prefix)
+                    and (rule.header is None or headers.get(rule.header[0]) == rule.header[1])
+                ):
                     rule.times -= 1
-                    self.lost.append(f"{method} {path}")
-                    return True
-        return False
+                    if losing:
+                        self.lost.append(f"{method} {path}")
+                    return rule
+        return None
 
     def __enter__(self) -> LossyProxy:
         self._thread.start()
@@ -87,6 +117,9 @@ def _handler(proxy: LossyProxy) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            first = proxy._take(False, self.command, self.path, self.headers)
+            if first is not None and first.before is not None:
+                first.before()
             upstream = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
             try:
                 upstream.request(self.command, self.path, body=body, headers=headers)
@@ -94,7 +127,7 @@ def _handler(proxy: LossyProxy) -> type[BaseHTTPRequestHandler]:
                 content = reply.read()
             finally:
                 upstream.close()
-            if proxy._should_lose(self.command, self.path):
+            if proxy._take(True, self.command, self.path, self.headers) is not None:
                 self.close_connection = True  # the reply never comes back
                 return
             self.send_response(reply.status, reply.reason)

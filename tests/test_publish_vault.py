@@ -383,3 +383,33 @@ def test_another_pair_written_out_of_band_is_still_a_conflict(
             vault_target.publish(make_bundle(), last_version=last)
     observed = vault_target.observe()
     assert observed is not None and (observed.fingerprint, observed.version) == (None, "2")
+
+
+def test_a_write_in_between_is_a_conflict_and_undoes_the_description(
+    lossy: LossyProxy,
+    openbao: Bao,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+) -> None:
+    """Someone writes between bfprov's description and its data: check-and-set refuses
+    bfprov's write, the description is put back, and their version is not taken for
+    bfprov's."""
+    monkeypatch.setenv(TOKEN_ENV, openbao.token)
+    target = _through(lossy, monkeypatch, tmp_path, "between/{account}")
+    first = target.publish(make_bundle(), last_version=None)
+    kv = client(openbao).secrets.kv.v2
+    lossy.before(
+        "POST",
+        "/v1/secret/data/between/alice",
+        lambda: kv.create_or_update_secret(path="between/alice", secret={"tls.crt": "x"}),
+    )
+    with pytest.raises(PublishError) as exc:
+        target.publish(make_bundle(), last_version=first.version)
+    assert exc.value.reason == (
+        "conflict: the secret changed while bfprov wrote it (from version 1, now at version 2)"
+    )
+    observed = target.observe()
+    assert observed is not None and (observed.fingerprint, observed.version) == (None, "2")
+    custom = kv.read_secret_metadata(path="between/alice")["data"]["custom_metadata"]
+    assert (custom["fingerprint"], custom["version"]) == (first.fingerprint, "1")
