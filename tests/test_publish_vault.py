@@ -413,3 +413,29 @@ def test_a_write_in_between_is_a_conflict_and_undoes_the_description(
     assert observed is not None and (observed.fingerprint, observed.version) == (None, "2")
     custom = kv.read_secret_metadata(path="between/alice")["data"]["custom_metadata"]
     assert (custom["fingerprint"], custom["version"]) == (first.fingerprint, "1")
+
+
+def test_a_description_whose_data_never_came_is_put_right(
+    lossy: LossyProxy,
+    openbao: Bao,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+) -> None:
+    """The description of the next version went through, its data never did: the current
+    version still holds the pair it held, and delivering that pair again says so plainly."""
+    monkeypatch.setenv(TOKEN_ENV, openbao.token)
+    target = _through(lossy, monkeypatch, tmp_path, "never-came/{account}")
+    first = make_bundle()
+    target.publish(first, last_version=None)
+    lossy.lose_reply("POST", "/v1/secret/metadata/never-came/alice")
+    with pytest.raises(PublishError, match="unreachable"):
+        target.publish(make_bundle(), last_version="1")
+    observed = target.observe()
+    assert observed is not None and (observed.fingerprint, observed.version) == (
+        first.fingerprint,
+        "1",
+    )
+    assert target.publish(first, last_version="1").version == "1"
+    custom = client(openbao).secrets.kv.v2.read_secret_metadata(path="never-came/alice")
+    assert custom["data"]["custom_metadata"] == payload.metadata(first) | {"version": "1"}

@@ -90,8 +90,13 @@ class VaultTarget:
         """
         meta = self._metadata()
         held = _described(meta)
+        custom_now: dict[str, str] = (meta or {}).get("custom_metadata") or {}
         if held is not None and held.fingerprint == bundle.fingerprint:
-            return held  # already delivered: a lost reply, a kill, or another writer
+            # Already delivered (a lost reply, a kill, or another writer). Described only
+            # as the prior version (the next one was never written): say so plainly.
+            if custom_now.get(VERSION_KEY) != held.version:
+                self._write_metadata(payload.metadata(bundle) | {VERSION_KEY: str(held.version)})
+            return held
         if held is not None and held.fingerprint is None:
             raise PublishError(
                 self.label,
@@ -99,7 +104,6 @@ class VaultTarget:
                 "remove it or its newer versions",
             )
         current = int(meta.get("current_version") or 0) if meta else 0
-        before: dict[str, str] = dict((meta or {}).get("custom_metadata") or {})
         custom = payload.metadata(bundle) | {VERSION_KEY: str(current + 1)}
         if held is not None:
             custom |= {PRIOR + k: v for k, v in _description(held).items()}
@@ -111,7 +115,7 @@ class VaultTarget:
         except self._hvac.exceptions.InvalidRequest as exc:
             if "check-and-set" not in str(exc):
                 raise self._error(exc) from None
-            self._write_metadata(before)  # nothing was written: undo the description
+            self._write_metadata(custom_now)  # nothing was written: undo the description
             raise self._conflict(current) from None
         except Exception as exc:
             raise self._error(exc) from None
