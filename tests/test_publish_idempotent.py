@@ -132,3 +132,25 @@ def test_a_kill_between_write_and_record_converges(fleet: Fleet, killed: str) ->
 
     fleet.ok("apply", "--yes", "--no-verify")
     converged(fleet, events)
+
+
+def test_a_target_repaired_out_of_band_counts_as_published_after_an_apply_with_nothing_to_do(
+    fleet: Fleet,
+) -> None:
+    fleet.ok("apply", "--yes", "--no-verify")
+    labels = fleet.labels()
+    secret = f"{fleet.prefix}/alice"
+    fleet.sm().delete_secret(SecretId=secret, RecoveryWindowInDays=7)
+    code, _, err = fleet.run("apply", "--yes", "--no-verify")
+    assert code == 1 and "scheduled for deletion" in err
+    assert fleet.status()["alice"][labels["aws"]] is False
+
+    fleet.sm().restore_secret(SecretId=secret)  # repaired out of band
+    assert fleet.plan()[0] == 0
+    out = fleet.ok("apply", "--yes", "--no-verify")
+    assert "Published" not in out  # nothing to do, nothing written
+    live = fleet.fingerprint()
+    assert fleet.held() == {"vault": live, "aws": live, "kubernetes": live}
+    assert fleet.status()["alice"] == dict.fromkeys(labels.values(), True)
+    assert fleet.metrics() == {("alice", label): 1.0 for label in labels.values()}
+    assert fleet.plan()[0] == 0
