@@ -183,3 +183,21 @@ def test_what_bots_fetch_logs_in_before_and_after_a_rotation(
     # The bots' old pair no longer logs in: they really fetched the new one.
     old = fleet.root / "bots" / "first" / "aws"
     assert login(emulator, old / "tls.crt", old / "tls.key") == "CERT_AUTH_REQUIRED"
+
+
+def test_a_staged_pair_whose_keystore_cannot_be_made_is_not_offered(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWSPENDING is what promotion makes live: without the p12 password it would lack
+    `keystore.p12`, so it is not written, and the run says why in one line."""
+    fleet.ok("apply", "--yes", "--no-verify")
+    live = fleet.fingerprint()
+    monkeypatch.delenv("BF_P12_PASSWORD")
+    fleet.rotate()
+    code, _, err = fleet.run("apply", "--yes", "--no-verify")
+    assert code == 1
+    [line] = [x for x in err.splitlines() if "publication failed" in x]
+    assert line.startswith("error: alice: publication failed: the staged pair was not offered: ")
+    assert "BF_P12_PASSWORD" in line
+    assert fleet.aws_stages() == {"AWSCURRENT": live}
+    assert "Traceback" not in err

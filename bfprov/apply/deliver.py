@@ -161,7 +161,7 @@ def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
     try:
         bundle = bundle_of(target, staged=True)
     except BfprovError as exc:  # its p12 password cannot be read
-        delivered.failed.append(f"{target.name}: staged pair: {exc}")
+        delivered.failed.append(f"the staged pair was not offered: {exc}")
         return
     events = []
     for label in labels:
