@@ -28,7 +28,7 @@ from bfprov.plan.model import (
     Stage,
     WriteDerived,
 )
-from bfprov.publish.deliver import Delivered, bundle_of, publish, run_hooks, stage
+from bfprov.publish.deliver import Delivered, bundle_of, publish, run_hooks, settle, stage
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -178,6 +178,7 @@ def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivere
         # A retry that delivered a pair which went live earlier runs the on_live it owed.
         fingerprint = outcome.fingerprint if went_live else bundle_of(target).fingerprint
         run_hooks(target, kind if went_live else delivered.owed[-1], fingerprint, delivered)
+        settle(target)
         acted = True
     if delivered.failed:
         # BFPROV_FINGERPRINT: the pair that failed to be delivered (during a rotation, the

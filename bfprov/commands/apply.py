@@ -14,6 +14,7 @@ from bfprov.plan.saved import check_saved_plan, read_saved_plan
 from bfprov.plan.snapshot import load
 from bfprov.publish.planning import snapshot
 from bfprov.publish.preflight import check
+from bfprov.publish.reconcile import record_observed
 from bfprov.verify.checks import (
     Check,
     credentials,
@@ -70,6 +71,7 @@ def apply(
             console.say(plan_text(plan))
         actionable = [c for c in plan.changes if c.action is not Action.ORPHAN or prune]
         _refresh_records(snap, {c.account for c in actionable})
+        record_observed(snap)
         if not actionable:
             return 0
         if not yes:

@@ -6,17 +6,24 @@ to the targets that keep a next version. Each target's result is recorded in the
 account's `.bfprov/published.json` (through the store) and in the audit trail. A
 target that fails changes nothing on disk but its record, and the next plan shows
 `publish` again. Hooks run after a new live pair is written and delivered.
+
+An `on_live` is owed from the moment a new live pair's delivery starts until its hook has
+run: it is recorded (`owed`) before the first target is written and cleared only after
+the hook ran, so a failed target, a lost reply or a kill at any point leaves it owed,
+and the plan delivers again (a target that holds the pair already writes nothing) and
+runs it, once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bfprov.apply.events import append_events, event
 from bfprov.apply.store import write_deliveries
 from bfprov.desired.models import Output
+from bfprov.errors import BfprovError
 from bfprov.layout import STAGED
 from bfprov.observed.files import read_bytes
 from bfprov.publish.observe import Delivery, labelled_targets, read_deliveries
@@ -54,15 +61,32 @@ def bundle_of(target: Target, *, staged: bool = False) -> Bundle:
     account = target.account
     where = target.directory / STAGED if staged else target.directory
     stem = account.stem
+    crt, key = read_bytes(where / f"{stem}.crt"), read_bytes(where / f"{stem}.key")
     p12 = None
-    if not staged and Output.P12 in account.outputs and (where / f"{stem}.p12").exists():
+    if staged and Output.P12 in account.outputs:
+        p12 = staged_p12(target, crt, key)
+    elif Output.P12 in account.outputs and (where / f"{stem}.p12").exists():
         p12 = read_bytes(where / f"{stem}.p12")
-    return Bundle.from_pems(
-        account.name,
-        account.jurisdiction.value,
-        read_bytes(where / f"{stem}.crt"),
-        read_bytes(where / f"{stem}.key"),
-        p12,
+    return Bundle.from_pems(account.name, account.jurisdiction.value, crt, key, p12)
+
+
+def staged_p12(target: Target, crt: bytes, key: bytes) -> bytes | None:
+    """The staged pair's PKCS#12, made in memory: the staged directory holds none until
+    promotion writes it, but a staged pair offered as the next version (AWSPENDING) is
+    what promotion makes live, so it holds every field the live pair does."""
+    from bfprov import crypto
+    from bfprov.desired.secret import p12_password
+
+    password = p12_password(target)
+    if password is None:
+        return None
+    account = target.account
+    return crypto.pkcs12(
+        crypto.load_private_key(key),
+        crt,
+        password.get_secret_value().encode(),
+        account.p12.profile,
+        account.name.encode(),
     )
 
 
@@ -85,6 +109,16 @@ def publish(
     bundle = bundle_of(target)
     records = read_deliveries(target.directory)
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    if went_live:
+        # Written ahead of the targets: killed from here on, the next run owes on_live.
+        for label, _ in chosen:
+            known = records.get(label)
+            records[label] = (
+                replace(known, owed=went_live)
+                if known
+                else Delivery(None, None, None, now, None, went_live)
+            )
+        write_deliveries(target.directory, records)
     events = []
     for label, config in chosen:
         previous = records.get(label)
@@ -102,7 +136,10 @@ def publish(
             events.append(event(target.name, "publish_failed", target=label, detail=exc.reason,
                                 fingerprint=bundle.fingerprint))  # fmt: skip
             continue
-        records[label] = Delivery(bundle.fingerprint, bundle.not_after_text, result.version, now)
+        owed = previous.owed if previous else None  # cleared once the hook ran: settle()
+        records[label] = Delivery(
+            bundle.fingerprint, bundle.not_after_text, result.version, now, None, owed
+        )
         if previous is not None and previous.owed and not went_live:
             delivered.owed.append(previous.owed)
         delivered.published.append(label)
@@ -111,13 +148,25 @@ def publish(
     append_events(target.output_dir, events)
 
 
+def settle(target: Target) -> None:
+    """The account's on_live hook ran: no target owes it any more."""
+    records = read_deliveries(target.directory)
+    if any(d.owed for d in records.values()):
+        settled = {label: replace(d, owed=None) for label, d in records.items()}
+        write_deliveries(target.directory, settled)
+
+
 def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
     """Offer the staged pair to the targets that keep a next version (AWS: AWSPENDING)."""
     from bfprov.publish.base import PublishError
     from bfprov.publish.kinds import make_target
 
     configs = labelled_targets(target)
-    bundle = bundle_of(target, staged=True)
+    try:
+        bundle = bundle_of(target, staged=True)
+    except BfprovError as exc:  # its p12 password cannot be read
+        delivered.failed.append(f"the staged pair was not offered: {exc}")
+        return
     events = []
     for label in labels:
         config = configs.get(label)

@@ -60,6 +60,7 @@ class TargetState:
     holds_something: bool
     error: str | None  # it could not be observed: unreachable, refused, misconfigured
     recorded: Delivery | None
+    held_version: str | None = None  # the target's own version id of what it holds
 
 
 def read_deliveries(directory: Path) -> dict[str, Delivery]:
@@ -136,4 +137,6 @@ def _observe(
         return TargetState(label, config, None, False, exc.reason, recorded)
     if published is None:
         return TargetState(label, config, None, False, None, recorded)
-    return TargetState(label, config, published.fingerprint, True, None, recorded)
+    return TargetState(
+        label, config, published.fingerprint, True, None, recorded, published.version
+    )

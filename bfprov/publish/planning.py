@@ -61,6 +61,9 @@ def drift(state: TargetState, live_fingerprint: str) -> str | None:
         return f"{state.label} holds a value bfprov did not write"
     if state.held_fingerprint != live_fingerprint:
         return f"{state.label} holds another certificate ({state.held_fingerprint[:16]}...)"
+    if state.recorded is not None and state.recorded.owed:
+        # Delivered (a lost reply, or a kill before the record): the hook is still owed.
+        return f"{state.label} holds the live pair; its on_live ({state.recorded.owed}) is owed"
     return None
 
 
