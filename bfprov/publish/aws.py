@@ -18,14 +18,16 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bfprov.desired.targets import render
+from bfprov.desired.fields import quote
+from bfprov.desired.targets import AwsSecretsManagerConfig, render
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError, extra
+from bfprov.publish.needs import address_key, package
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from bfprov.desired.targets import AwsSecretsManagerConfig
+    from bfprov.desired.targets import TargetRef
     from bfprov.publish.bundle import Bundle
 
 CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
@@ -211,3 +213,37 @@ def _tags(bundle: Bundle) -> list[dict[str, str]]:
         {"Key": TAG_FINGERPRINT, "Value": bundle.fingerprint},
         {"Key": TAG_NOT_AFTER, "Value": bundle.not_after_text},
     ]
+
+
+# --- checked before anything is written (see `preflight`) -------------------------------
+
+_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+
+
+def key(ref: TargetRef) -> tuple[str, ...]:
+    """What makes two secrets one: the region, the endpoint and the name."""
+    config = _config(ref)
+    name = render(config.name, ref.account)
+    return ("aws", config.region, address_key(config.endpoint_url), name)
+
+
+def names(ref: TargetRef, homes: set[Path]) -> list[str]:
+    """The name, once `{account}` is filled in, is one Secrets Manager takes."""
+    config = _config(ref)
+    name = render(config.name, ref.account)
+    if _NAME.fullmatch(name):
+        return []
+    return [
+        f"the name ({len(name)} characters, from {quote(config.name)}) is not a Secrets Manager "
+        "name: at most 512 of letters, digits and /_+=.@-"
+    ]
+
+
+def needs(ref: TargetRef) -> list[str]:
+    """boto3 (credentials are boto3's chain's business, found when first used)."""
+    return package("boto3", "aws")
+
+
+def _config(ref: TargetRef) -> AwsSecretsManagerConfig:
+    assert isinstance(ref.config, AwsSecretsManagerConfig)  # the registry sends only these
+    return ref.config

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import shutil
 import subprocess
 from typing import TYPE_CHECKING, Any
 
@@ -19,16 +20,18 @@ from ruamel.yaml.error import YAMLError
 
 from bfprov.apply.files import write_file
 from bfprov.children import environment
-from bfprov.desired.targets import render
+from bfprov.desired.fields import quote
+from bfprov.desired.targets import KubernetesConfig, render
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError
+from bfprov.publish.needs import manifest_file
 from bfprov.publish.ownership import MANAGED_BY, MAX_MANIFEST, replaceable
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bfprov.desired.targets import KubernetesConfig
+    from bfprov.desired.targets import TargetRef
     from bfprov.publish.bundle import Bundle
 
 FINGERPRINT = "bfprov.io/fingerprint"
@@ -188,3 +191,47 @@ def _sops_reason(done: subprocess.CompletedProcess[bytes], recipients: tuple[str
     if not last or "-----" in probe or _BASE64_RUN.search(probe):
         return f"exit status {done.returncode}"
     return last[:200]
+
+
+# --- checked before anything is written (see `preflight`) -------------------------------
+
+
+def key(ref: TargetRef) -> tuple[str, ...]:
+    """What makes two manifests one: their file."""
+    return ("kubernetes", str(manifest_file(_config(ref), ref)))
+
+
+def names(ref: TargetRef, homes: set[Path]) -> list[str]:
+    """A valid name once `{account}` is filled in, and a file outside the profiles' homes."""
+    config = _config(ref)
+    whys = []
+    name = render(config.name, ref.account)
+    if not _NAME.fullmatch(name):
+        whys.append(
+            f"{quote(name, 60)} (from {quote(config.name)}) is not a valid Kubernetes name: "
+            "lowercase letters, digits, '-' and '.', at most 253"
+        )
+    path = manifest_file(config, ref)
+    if path.parent in homes:
+        whys.append(
+            f"would be written in the profiles directory {path.parent}, where a manifest "
+            "could replace a profile or be read as one; choose another dir"
+        )
+    return whys
+
+
+def needs(ref: TargetRef) -> list[str]:
+    """sops for encrypted manifests, and no file there that bfprov did not write."""
+    config = _config(ref)
+    whys = []
+    if config.sops_age_recipients and shutil.which("sops") is None:
+        whys.append("needs the sops command on PATH to encrypt (https://getsops.io)")
+    why = replaceable(manifest_file(config, ref))
+    if why is not None:
+        whys.append(why)
+    return whys
+
+
+def _config(ref: TargetRef) -> KubernetesConfig:
+    assert isinstance(ref.config, KubernetesConfig)  # the registry sends only these
+    return ref.config

@@ -29,16 +29,17 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from bfprov.desired.secret import reveal
-from bfprov.desired.targets import render
+from bfprov.desired.targets import VaultConfig, render, segment_problem
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError, extra
+from bfprov.publish.needs import address_key, package
 
 if TYPE_CHECKING:
     from pathlib import Path
     from types import ModuleType
 
-    from bfprov.desired.targets import VaultConfig
+    from bfprov.desired.targets import TargetRef
     from bfprov.publish.bundle import Bundle
 
 # The custom_metadata key naming the data version the rest of the metadata describes: a
@@ -221,3 +222,42 @@ def _tls_reason(text: str) -> str:
 def _errno_reason(text: str) -> str:
     m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     return m[1].strip().lower() if m else "connection failed"
+
+
+# --- checked before anything is written (see `preflight`) -------------------------------
+
+
+def key(ref: TargetRef) -> tuple[str, ...]:
+    """What makes two Vault targets one: the server, the mount and the path."""
+    config = _config(ref)
+    path = render(config.path, ref.account)
+    return ("vault", address_key(config.address), config.mount.strip("/"), path.strip("/"))
+
+
+def names(ref: TargetRef, homes: set[Path]) -> list[str]:
+    """The path, once `{account}` is filled in, has no empty, `.` or `..` segment."""
+    why = segment_problem(render(_config(ref).path, ref.account))
+    return [] if why is None else [f"path {why}"]
+
+
+def needs(ref: TargetRef) -> list[str]:
+    """hvac, the token (its variable set or its file readable), the ca_bundle readable."""
+    config = _config(ref)
+    whys = package("hvac", "vault")
+    try:
+        reveal(config.token, ref.profile_dir, "token")  # read, then forgotten
+    except BfprovError as exc:
+        whys.append(str(exc))
+    if config.ca_bundle is not None:
+        bundle = ref.profile_dir / config.ca_bundle
+        try:
+            with bundle.open("rb") as fh:
+                fh.read(1)
+        except OSError as exc:
+            whys.append(f"ca_bundle {bundle} cannot be read: {exc.strerror or exc}")
+    return whys
+
+
+def _config(ref: TargetRef) -> VaultConfig:
+    assert isinstance(ref.config, VaultConfig)  # the registry sends only Vault targets here
+    return ref.config
