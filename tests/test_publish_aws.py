@@ -12,6 +12,7 @@ import pytest
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import PublishError, Target, make_target
 from bfprov.publish.config import AwsSecretsManagerConfig
+from tests import needs
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     REGION,
     MakeBundle,
@@ -26,7 +27,7 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
 if TYPE_CHECKING:
     from pathlib import Path
 
-boto3 = pytest.importorskip("boto3")  # the [aws] extra
+boto3 = needs.module("boto3", "pip install 'bfprov[aws]'")
 
 
 @pytest.fixture

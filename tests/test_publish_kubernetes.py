@@ -20,6 +20,7 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     make_bundle,
     publish_key,
     sops_env,
+    sops_on_path,
 )
 
 if TYPE_CHECKING:
@@ -144,7 +145,10 @@ def test_sops_manifest_decrypts_to_the_pair(
 
 
 def test_sops_failure_names_the_target_and_writes_nothing(
-    tmp_path: Path, make_bundle: MakeBundle, age_identity: AgeIdentity
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+    age_identity: AgeIdentity,
+    sops_on_path: str,
 ) -> None:
     # A well-formed recipient whose checksum is wrong: sops refuses it.
     broken = age_identity.recipient[:-1] + ("q" if age_identity.recipient[-1] != "q" else "p")

@@ -12,6 +12,7 @@ import pytest
 from bfprov.publish.base import PublishError, make_target
 from bfprov.publish.config import AwsSecretsManagerConfig, KubernetesConfig, VaultConfig
 from bfprov.publish.hooks import HookContext, HookEvent, run_hook
+from tests import needs
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     REGION,
     AgeIdentity,
@@ -25,13 +26,14 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     moto_server,
     openbao,
     publish_key,
+    sops_on_path,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-boto3 = pytest.importorskip("boto3")  # the [aws] extra
+boto3 = needs.module("boto3", "pip install 'bfprov[aws]'")
 
 TOKEN_ENV = "BFPROV_TEST_LEAK_TOKEN"
 
@@ -66,6 +68,7 @@ def test_no_message_holds_a_token_or_key_material(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    sops_on_path: str,
 ) -> None:
     caplog.set_level(logging.WARNING)  # what a default Python logging setup shows
     bundle = make_bundle(p12=True)

@@ -14,6 +14,7 @@ from bfprov.desired.models import Subject
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError, Target, make_target
 from bfprov.publish.config import VaultConfig
+from tests import needs
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     Bao,
     MakeBundle,
@@ -27,7 +28,7 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
 if TYPE_CHECKING:
     from pathlib import Path
 
-hvac = pytest.importorskip("hvac")  # the [vault] extra
+hvac = needs.module("hvac", "pip install 'bfprov[vault]'")
 
 TOKEN_ENV = "BFPROV_TEST_VAULT_TOKEN"
 
