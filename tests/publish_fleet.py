@@ -42,9 +42,7 @@ def vault_target(address: str, token_env: str, path: str = "t/{account}") -> str
 
 
 def aws_target(endpoint: str, region: str, name: str = "t/{account}") -> str:
-    return (
-        f"    - aws_secrets_manager: {{region: {region}, name: {name}, endpoint_url: {endpoint}}}\n"
-    )
+    return f"    - aws_secrets_manager: {{region: {region}, name: '{name}', endpoint_url: {endpoint}}}\n"
 
 
 @dataclass
