@@ -42,7 +42,8 @@ def vault_target(address: str, token_env: str, path: str = "t/{account}") -> str
 
 
 def aws_target(endpoint: str, region: str, name: str = "t/{account}") -> str:
-    return f"    - aws_secrets_manager: {{region: {region}, name: '{name}', endpoint_url: {endpoint}}}\n"
+    where = f"region: {region}, name: '{name}', endpoint_url: {endpoint}"
+    return f"    - aws_secrets_manager: {{{where}}}\n"
 
 
 @dataclass

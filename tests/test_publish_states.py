@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -361,6 +362,8 @@ def world(
     for name, value in SECRET_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv(TOKEN_ENV, openbao.token)
+    # moto's server runs in this process: its request log is not bfprov's output.
+    monkeypatch.setattr(logging.getLogger("werkzeug"), "disabled", True)
     for name in ("BFPROV_OUTPUT_DIR", "BFPROV_PROFILES"):
         monkeypatch.delenv(name, raising=False)
     with Emulator(tmp_path / "sandbox") as emulator:
@@ -386,7 +389,8 @@ SETTINGS = settings(
     reason="known defects of issue 19, fixed on other branches: after a promotion from "
     "AWSPENDING, AWSCURRENT lacks keystore.p12; a target back after a failed delivery stays "
     "unpublished in status; a lost reply to a Vault write, or a run killed between write and "
-    "record, gives a permanent conflict or a stuck bfprov_published 0",
+    "record, gives a permanent conflict or a stuck bfprov_published 0; and, not fixed yet, "
+    "a target deleted while a staged pair awaits upload is neither planned nor restored",
 )
 def test_publishing_keeps_its_invariants(world: World) -> None:
     machine = type("Machine", (Publishing,), {"world": world})
