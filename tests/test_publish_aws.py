@@ -13,6 +13,7 @@ from bfprov.desired.targets import AwsSecretsManagerConfig
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import PublishError, Target
 from bfprov.publish.kinds import make_target
+from tests import needs
 from tests.lossy_proxy import LossyProxy
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     REGION,
@@ -28,7 +29,7 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
 if TYPE_CHECKING:
     from pathlib import Path
 
-boto3 = pytest.importorskip("boto3")  # the [aws] extra
+boto3 = needs.module("boto3", "pip install 'bfprov[aws]'")
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     make_bundle,
     publish_key,
     sops_env,
+    sops_on_path,
 )
 
 if TYPE_CHECKING:
@@ -145,7 +146,10 @@ def test_sops_manifest_decrypts_to_the_pair(
 
 
 def test_sops_failure_names_the_target_and_writes_nothing(
-    tmp_path: Path, make_bundle: MakeBundle, age_identity: AgeIdentity
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+    age_identity: AgeIdentity,
+    sops_on_path: str,
 ) -> None:
     # A well-formed recipient whose checksum is wrong: sops refuses it. (Validation refuses
     # it first; built without validation here, to see what a sops failure looks like.)

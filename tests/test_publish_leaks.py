@@ -13,6 +13,7 @@ from bfprov.desired.targets import AwsSecretsManagerConfig, KubernetesConfig, Va
 from bfprov.publish.base import PublishError
 from bfprov.publish.hooks import HookContext, HookEvent, run_hook
 from bfprov.publish.kinds import make_target
+from tests import needs
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     REGION,
     AgeIdentity,
@@ -26,13 +27,14 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     moto_server,
     openbao,
     publish_key,
+    sops_on_path,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-boto3 = pytest.importorskip("boto3")  # the [aws] extra
+boto3 = needs.module("boto3", "pip install 'bfprov[aws]'")
 
 TOKEN_ENV = "BFPROV_TEST_LEAK_TOKEN"
 
@@ -67,6 +69,7 @@ def test_no_message_holds_a_token_or_key_material(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    sops_on_path: str,
 ) -> None:
     caplog.set_level(logging.WARNING)  # what a default Python logging setup shows
     bundle = make_bundle(p12=True)

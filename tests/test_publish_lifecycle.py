@@ -25,7 +25,9 @@ import pytest
 
 from bfprov import crypto
 from bfprov.cli import main
+from tests import needs
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
+    MOTO,
     REGION,
     AgeIdentity,
     Bao,
@@ -36,13 +38,14 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     moto_server,
     openbao,
     sops_env,
+    sops_on_path,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-hvac = pytest.importorskip("hvac")  # the [vault] extra
-boto3 = pytest.importorskip("boto3")  # the [aws] extra
+hvac = needs.module("hvac", "pip install 'bfprov[vault]'")
+boto3 = needs.module("boto3", "pip install 'bfprov[aws]'")
 
 BITS = 1024  # fast keys (a warning says so): these tests are about delivery
 STEM = f"client-{BITS}"
@@ -503,7 +506,7 @@ class Switch:
 
 @pytest.fixture
 def own_moto() -> Iterator[Switch]:
-    switch = Switch(pytest.importorskip("moto.server").ThreadedMotoServer)
+    switch = Switch(needs.module("moto.server", MOTO).ThreadedMotoServer)
     switch.start()
     try:
         yield switch

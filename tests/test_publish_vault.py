@@ -15,6 +15,7 @@ from bfprov.desired.targets import VaultConfig
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError, Target
 from bfprov.publish.kinds import make_target
+from tests import needs
 from tests.lossy_proxy import LossyProxy
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     Bao,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-hvac = pytest.importorskip("hvac")  # the [vault] extra
+hvac = needs.module("hvac", "pip install 'bfprov[vault]'")
 
 TOKEN_ENV = "BFPROV_TEST_VAULT_TOKEN"
 
