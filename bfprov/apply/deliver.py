@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bfprov.apply.events import append_events, event
@@ -26,10 +27,16 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bfprov.desired.models import Target
+    from bfprov.publish.breaker import Breaker
     from bfprov.publish.bundle import Bundle
     from bfprov.publish.hooks import HookResult
 
-TIMEOUT = 10.0  # seconds for connecting to a target and for each of its replies
+
+def _breaker(breaker: Breaker | None) -> Breaker:
+    """The run's breaker; a call from outside a run gets one of its own."""
+    from bfprov.publish.breaker import Breaker
+
+    return breaker if breaker is not None else Breaker()
 
 
 @dataclass
@@ -66,7 +73,12 @@ def bundle_of(target: Target, *, staged: bool = False) -> Bundle:
 
 
 def publish(
-    target: Target, labels: Sequence[str], delivered: Delivered, *, went_live: str | None = None
+    target: Target,
+    labels: Sequence[str],
+    delivered: Delivered,
+    *,
+    went_live: str | None = None,
+    breaker: Breaker | None = None,
 ) -> None:
     """Deliver the live pair to the targets named by `labels`, recording each result.
 
@@ -76,6 +88,7 @@ def publish(
     """
     from bfprov.publish.base import PublishError, make_target
 
+    run = _breaker(breaker)
     configs = labelled_targets(target)
     chosen = [(label, configs[label]) for label in labels if label in configs]
     if not chosen:
@@ -88,8 +101,8 @@ def publish(
         previous = records.get(label)
         last = previous.version if previous else None
         try:
-            made = make_target(config, target.name, target.source.parent, timeout=TIMEOUT)
-            result = made.publish(bundle, last_version=last)
+            made = make_target(config, target.name, target.source.parent, timeout=run.timeout)
+            result = run.call(config, label, partial(made.publish, bundle, last_version=last))
         except PublishError as exc:
             version = exc.written_version or last
             fingerprint = previous.fingerprint if previous else None
@@ -108,10 +121,13 @@ def publish(
     append_events(target.output_dir, events)
 
 
-def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
+def stage(
+    target: Target, labels: Sequence[str], delivered: Delivered, breaker: Breaker | None = None
+) -> None:
     """Offer the staged pair to the targets that keep a next version (AWS: AWSPENDING)."""
     from bfprov.publish.base import PublishError, make_target
 
+    run = _breaker(breaker)
     configs = labelled_targets(target)
     bundle = bundle_of(target, staged=True)
     events = []
@@ -120,8 +136,8 @@ def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
         if config is None:
             continue
         try:
-            made = make_target(config, target.name, target.source.parent, timeout=TIMEOUT)
-            if made.stage(bundle) is None:
+            made = make_target(config, target.name, target.source.parent, timeout=run.timeout)
+            if run.call(config, label, partial(made.stage, bundle)) is None:
                 continue  # this target keeps no next version
         except PublishError as exc:
             delivered.failed.append(str(exc))

@@ -9,6 +9,7 @@ from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
 from bfprov.plan.saved import saved_plan
 from bfprov.plan.snapshot import load, snapshot
+from bfprov.publish.breaker import Breaker
 from bfprov.views.json_text import dump_json
 from bfprov.views.plan import plan_markdown, plan_text
 
@@ -37,7 +38,10 @@ def plan(
     everything = load(settings)
     desired = selection.of(everything)
     replacing = replacements(everything, desired, replace)
-    snap = snapshot(desired, orphans=selection.everything, refresh=refresh, replace=replacing)
+    breaker = Breaker(timeout=settings.publish_timeout)
+    snap = snapshot(
+        desired, orphans=selection.everything, refresh=refresh, replace=replacing, breaker=breaker
+    )
     if out is not None:
         from bfprov.apply.files import write_plan_file
 

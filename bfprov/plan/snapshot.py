@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bfprov.observed.observe import Observed
     from bfprov.observed.publications import TargetState
     from bfprov.plan.model import Plan
+    from bfprov.publish.breaker import Breaker
     from bfprov.settings import Settings
 
 
@@ -89,12 +90,14 @@ def snapshot(
     now: datetime | None = None,
     refresh: bool = True,
     replace: frozenset[str] = frozenset(),
+    breaker: Breaker | None = None,
 ) -> Snapshot:
     """Observe the disk (and the publishing targets) and plan against it.
 
     `refresh=False` trusts bfprov's records of what it published instead of asking each
     target (`plan --no-refresh`, and `status`, which never goes to the network).
     `replace` names accounts that get a new key whatever their state (`--replace`).
+    `breaker` is the run's budget for publishing targets that do not answer.
     """
     # Imported here: `validate` loads profiles through this module and must not pay for
     # observing (which brings in `cryptography`).
@@ -111,7 +114,7 @@ def snapshot(
     }
     observed = observe(desired, orphans=orphans)
     plan = make_plan(desired, observed, now, expected, replace)
-    publications = observe_publications(desired, refresh=refresh)
+    publications = observe_publications(desired, refresh=refresh, breaker=breaker)
     if publications:
         plan = with_publications(plan, observed, publications)
         order = {t.name: i for i, t in enumerate(desired.targets)}

@@ -174,7 +174,7 @@ class AwsTarget:
         if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError):
             return PublishError(self.label, "no AWS credentials (boto3's chain found none)")
         if isinstance(exc, errors.ConnectTimeoutError | errors.ReadTimeoutError):
-            return PublishError(self.label, "no answer in time")
+            return PublishError(self.label, "no answer in time", timed_out=True)
         if isinstance(exc, errors.EndpointConnectionError):
             return PublishError(self.label, "unreachable: could not connect to the endpoint")
         if isinstance(exc, errors.SSLError):
