@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from bfprov.desired.models import Target
     from bfprov.plan.model import Change
     from bfprov.plan.snapshot import Snapshot
+    from bfprov.publish.breaker import Breaker
     from bfprov.verify.checks import CheckResult
 
 
@@ -84,9 +85,12 @@ def run_changes(
     changes: Sequence[Change],
     passwords: dict[str, SecretStr],
     logged_in: set[str],
+    breaker: Breaker | None = None,
 ) -> list[Outcome]:
     """Execute the changes in parallel; outcomes in the order of the changes.
 
+    Each account's change is logged as soon as its files are written, and its delivery
+    (targets, then hooks) starts then, through the run's pool of deliveries.
     Orphans (only in `changes` with `apply --prune`) are archived after the others.
     """
     targets = {t.name: t for t in snap.desired.targets}
@@ -110,19 +114,27 @@ def run_changes(
     cores = os.cpu_count() or 1
     with (
         console.progress(len(jobs), "applying") as advance,
+        Deliveries(breaker) as deliveries,
         ThreadPoolExecutor(cores, thread_name_prefix="bfprov-keys") as key_pool,
         ThreadPoolExecutor(min(len(jobs), cores) or 1, thread_name_prefix="bfprov-write") as pool,
     ):
         # One key thread per core makes exactly the keys the plan needs, in the order of
         # the jobs; the writers wait for their key (no CPU while waiting), then sign and
-        # write, so a writer waiting on its fsyncs leaves no core idle.
+        # write, so a writer waiting on its fsyncs leaves no core idle. Deliveries wait on
+        # the network, beside them.
         keys = [key_pool.submit(crypto.generate_key, bits) if bits else None for _, bits in jobs]
-        futures = [
-            pool.submit(_job, inputs, key) for (inputs, _), key in zip(jobs, keys, strict=True)
-        ]
+        futures = {
+            pool.submit(_job, inputs, key): inputs
+            for (inputs, _), key in zip(jobs, keys, strict=True)
+        }
         try:
             for future in as_completed(futures):
-                outcomes.append(future.result())
+                outcome = future.result()
+                inputs = futures[future]
+                # The change is in the audit trail before anything its delivery does.
+                log_outcomes([(inputs.target.output_dir, outcome, inputs.change.reasons)])
+                deliveries.submit(inputs.target, inputs.change, outcome)
+                outcomes.append(outcome)
                 advance()
         except BaseException:
             for f in futures:
@@ -131,14 +143,6 @@ def run_changes(
                 if k is not None:
                     k.cancel()
             raise
-        finally:
-            # What was done is logged even when another account's job failed.
-            done = {o.account: o for o in outcomes}
-            log_outcomes(
-                (targets[c.account].output_dir, done[c.account], c.reasons)
-                for c in changes
-                if c.account in done
-            )
     for change in orphans:
         parent = snap.observed.orphans[change.account]
         moved = archive_orphan(parent, change.account)
@@ -149,12 +153,54 @@ def run_changes(
 
 
 def _job(inputs: Inputs, key: Future[rsa.RSAPrivateKey] | None) -> Outcome:
-    outcome = execute(replace(inputs, key=key.result() if key is not None else None))
-    outcome.delivered = deliver_change(inputs.target, inputs.change, outcome)
-    return outcome
+    return execute(replace(inputs, key=key.result() if key is not None else None))
 
 
-def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivered | None:
+class Deliveries:
+    """A run's deliveries (apply, promote, rollback), a few accounts at a time.
+
+    Each account's delivery goes to its targets in the profile's order, then runs its
+    hooks; accounts do not wait for one another, and one account's failed target never
+    stops another's delivery. Leaving the block waits for every delivery under way and
+    sets each outcome's `delivered`.
+    """
+
+    def __init__(self, breaker: Breaker | None = None) -> None:
+        from bfprov.publish.breaker import Breaker
+
+        self.breaker = breaker if breaker is not None else Breaker()
+        self._pool = ThreadPoolExecutor(self.breaker.parallel, thread_name_prefix="bfprov-deliver")
+        self._running: list[tuple[Outcome, Future[Delivered | None]]] = []
+
+    def submit(self, target: Target, change: Change, outcome: Outcome) -> None:
+        """Start delivering what `change` did (its `outcome`) for `target`."""
+        future = self._pool.submit(deliver_change, target, change, outcome, self.breaker)
+        self._running.append((outcome, future))
+
+    def __enter__(self) -> Deliveries:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        # Interrupted (Ctrl-C): deliveries not yet started are dropped (the next apply
+        # plans them); those under way finish. Otherwise every one is waited for.
+        interrupted = kind is not None and not issubclass(kind, Exception)
+        self._pool.shutdown(wait=True, cancel_futures=interrupted)
+        failure: BaseException | None = None
+        for outcome, future in self._running:
+            if future.cancelled():
+                continue
+            error = future.exception()
+            if error is None:
+                outcome.delivered = future.result()
+            elif failure is None:
+                failure = error
+        if failure is not None and kind is None:
+            raise failure
+
+
+def deliver_change(
+    target: Target, change: Change, outcome: Outcome, breaker: Breaker | None = None
+) -> Delivered | None:
     """The change's publishing steps, once its files are written; then its hooks.
 
     A new live pair (created, promoted, rolled back) goes to every target and then runs
@@ -169,10 +215,11 @@ def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivere
     acted = False
     for step in change.steps:
         if isinstance(step, Stage) and outcome.staged:
-            stage(target, step.labels, delivered)
+            stage(target, step.labels, delivered, breaker)
             acted = True
         elif isinstance(step, Publish) and (went_live or change.action not in _GOES_LIVE):
-            publish(target, step.labels, delivered, went_live=kind if went_live else None)
+            went = kind if went_live else None
+            publish(target, step.labels, delivered, went_live=went, breaker=breaker)
             acted = True
     if not delivered.failed and (went_live or delivered.owed):
         # A retry that delivered a pair which went live earlier runs the on_live it owed.
