@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING
 from bfprov import console
 from bfprov.apply.lock import apply_lock
 from bfprov.apply.run import on_failure, p12_passwords, run_changes
+from bfprov.apply.seen import record_seen
 from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
 from bfprov.plan.model import Action
 from bfprov.plan.saved import check_saved_plan, read_saved_plan
 from bfprov.plan.snapshot import load, snapshot
+from bfprov.publish.breaker import Breaker
 from bfprov.verify.checks import Check, credentials, record, run_checks
 from bfprov.views.apply import delivery_failed, report, report_hooks
 from bfprov.views.plan import plan_text
@@ -53,7 +55,8 @@ def apply(
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:
             locks.enter_context(apply_lock(output_dir, timeout=lock_timeout, command="apply"))
-        snap = snapshot(desired, orphans=selection.everything, replace=replacing)
+        breaker = Breaker(timeout=settings.publish_timeout)
+        snap = snapshot(desired, orphans=selection.everything, replace=replacing, breaker=breaker)
         if saved is not None:
             check_saved_plan(saved, snap)
         plan = snap.plan
@@ -61,6 +64,7 @@ def apply(
             console.say(plan_text(plan))
         actionable = [c for c in plan.changes if c.action is not Action.ORPHAN or prune]
         _refresh_records(snap, {c.account for c in actionable})
+        record_seen(snap)
         if not actionable:
             return 0
         if not yes:
@@ -76,7 +80,7 @@ def apply(
         ]
         staged_results = run_checks(settings, staged)
         logged_in = {r.account for r in staged_results if r.success}
-        outcomes = run_changes(snap, actionable, passwords, logged_in)
+        outcomes = run_changes(snap, actionable, passwords, logged_in, breaker)
         live = _live_checks(outcomes, targets) if verify else []
         live_results = run_checks(settings, live)
         record(staged_results + live_results, staged + live, locked=True)
