@@ -5,38 +5,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bfprov import console
+from bfprov.plan.model import Action
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bfprov.apply.deliver import Delivered
     from bfprov.apply.executor import Outcome
+    from bfprov.desired.models import Target
     from bfprov.plan.snapshot import Snapshot
 
 
 def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
     """Print the summary of an apply, and what the operator must upload."""
     targets = {t.name: t for t in snap.desired.targets}
+    actions = {c.account: c.action for c in snap.plan.changes}
     uploads: list[tuple[str, str, str]] = []
-    counts = {"created": 0, "staged": 0, "promoted": 0, "updated": 0, "pending": 0}
+    counts = dict.fromkeys(("created", "staged", "promoted", "updated", "published"), 0)
+    counts |= {"pending": 0, "failed": 0}
     for o in outcomes:
         target = targets[o.account]
-        url = target.account.jurisdiction.upload_url
-        if o.created:
-            counts["created"] += 1
-            uploads.append((o.account, str(target.directory / f"{target.account.stem}.crt"), url))
-        elif o.staged:
-            counts["staged"] += 1
-            uploads.append((o.account, o.staged, url))
-        elif o.promoted:
-            counts["promoted"] += 1
-        elif o.promotion_pending:
-            counts["pending"] += 1
-            staged = snap.observed.accounts[o.account].staged.crt
-            if staged is not None:
-                uploads.append((o.account, str(target.directory / staged.path), url))
-        else:
-            counts["updated"] += 1
+        kind = _done(o, actions.get(o.account))
+        if kind is not None:
+            counts[kind] += 1
+        if o.delivered is not None and o.delivered.failed:
+            counts["failed"] += 1
+        crt = _to_upload(snap, o, kind, target)
+        if crt is not None:
+            uploads.append((o.account, crt, target.account.jurisdiction.upload_url))
     for o in outcomes:
         console.detail(f"{o.account}: wrote {', '.join(o.written) or 'nothing'}")
         for label in o.delivered.published if o.delivered else ():
@@ -44,7 +40,9 @@ def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
     if not console.quiet():
         console.say(
             f"\nApply complete: {counts['created']} created, {counts['staged']} staged for "
-            f"rotation, {counts['promoted']} promoted, {counts['updated']} updated."
+            f"rotation, {counts['promoted']} promoted, {counts['updated']} updated, "
+            f"{counts['published']} published."
+            + (f" {counts['failed']} failed to publish." if counts["failed"] else "")
         )
     if uploads:
         console.say(
@@ -61,6 +59,34 @@ def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
             "verification) or `bfprov promote ACCOUNT --no-verify`"
         )
         console.say(f"\n{counts['pending']} staged pair(s) wait for their upload: {how}.")
+
+
+def _done(o: Outcome, action: Action | None) -> str | None:
+    """What the summary counts an account as; None for a publication alone that failed
+    (nothing was done)."""
+    if o.created:
+        return "created"
+    if o.staged:
+        return "staged"
+    if o.promoted:
+        return "promoted"
+    if o.promotion_pending:
+        return "pending"
+    if action is Action.PUBLISH:
+        return None if o.delivered is not None and o.delivered.failed else "published"
+    return "updated"
+
+
+def _to_upload(snap: Snapshot, o: Outcome, kind: str | None, target: Target) -> str | None:
+    """The certificate the operator must upload after this outcome, if any."""
+    if kind == "created":
+        return str(target.directory / f"{target.account.stem}.crt")
+    if kind == "staged":
+        return o.staged
+    staged = snap.observed.accounts[o.account].staged.crt
+    if kind == "pending" and staged is not None:
+        return str(target.directory / staged.path)
+    return None
 
 
 def report_hooks(account: str, delivered: Delivered | None) -> bool:
