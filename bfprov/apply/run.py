@@ -9,7 +9,7 @@ account's job as a value; the jobs sign, build the PKCS#12 file and write.
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -93,23 +93,8 @@ def run_changes(
     (targets, then hooks) starts then, through the run's pool of deliveries.
     Orphans (only in `changes` with `apply --prune`) are archived after the others.
     """
-    targets = {t.name: t for t in snap.desired.targets}
-    jobs: list[tuple[Inputs, int | None]] = []
     orphans = [c for c in changes if any(isinstance(s, ArchiveOrphan) for s in c.steps)]
-    for change in changes:
-        if change in orphans:
-            continue
-        target = targets[change.account]
-        inputs = Inputs(
-            target=target,
-            observed=snap.observed.accounts[change.account],
-            change=change,
-            now=snap.now,
-            cnf_text=snap.cnf_texts.get(change.account),
-            p12_password=passwords.get(change.account),
-            promote=change.needs_login and change.account in logged_in,
-        )
-        jobs.append((inputs, new_key_bits(change, target)))
+    jobs = _jobs(snap, [c for c in changes if c not in orphans], passwords, logged_in)
     outcomes: list[Outcome] = []
     cores = os.cpu_count() or 1
     with (
@@ -127,21 +112,30 @@ def run_changes(
             pool.submit(_job, inputs, key): inputs
             for (inputs, _), key in zip(jobs, keys, strict=True)
         }
+        done: set[Future[Outcome]] = set()
+
+        def written(future: Future[Outcome]) -> None:
+            outcome, inputs = future.result(), futures[future]
+            done.add(future)
+            # The change is in the audit trail before anything its delivery does.
+            log_outcomes([(inputs.target.output_dir, outcome, inputs.change.reasons)])
+            deliveries.submit(inputs.target, inputs.change, outcome)
+            outcomes.append(outcome)
+            advance()
+
         try:
             for future in as_completed(futures):
-                outcome = future.result()
-                inputs = futures[future]
-                # The change is in the audit trail before anything its delivery does.
-                log_outcomes([(inputs.target.output_dir, outcome, inputs.change.reasons)])
-                deliveries.submit(inputs.target, inputs.change, outcome)
-                outcomes.append(outcome)
-                advance()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            for k in keys:
-                if k is not None:
-                    k.cancel()
+                written(future)
+        except BaseException as exc:
+            for f in [*futures, *keys]:
+                if f is not None:
+                    f.cancel()
+            if isinstance(exc, Exception):
+                # Another account failed: those written meanwhile are logged and delivered.
+                wait(futures)
+                for f in futures:
+                    if f not in done and not f.cancelled() and f.exception() is None:
+                        written(f)
             raise
     for change in orphans:
         parent = snap.observed.orphans[change.account]
@@ -150,6 +144,27 @@ def run_changes(
         console.say(f"Archived orphan {change.account} to {parent / moved}")
     order = {c.account: i for i, c in enumerate(changes)}
     return sorted(outcomes, key=lambda o: order[o.account])
+
+
+def _jobs(
+    snap: Snapshot, changes: Sequence[Change], passwords: dict[str, SecretStr], logged_in: set[str]
+) -> list[tuple[Inputs, int | None]]:
+    """Each change's inputs, and the size of the key it makes (None: none)."""
+    targets = {t.name: t for t in snap.desired.targets}
+    jobs: list[tuple[Inputs, int | None]] = []
+    for change in changes:
+        target = targets[change.account]
+        inputs = Inputs(
+            target=target,
+            observed=snap.observed.accounts[change.account],
+            change=change,
+            now=snap.now,
+            cnf_text=snap.cnf_texts.get(change.account),
+            p12_password=passwords.get(change.account),
+            promote=change.needs_login and change.account in logged_in,
+        )
+        jobs.append((inputs, new_key_bits(change, target)))
+    return jobs
 
 
 def _job(inputs: Inputs, key: Future[rsa.RSAPrivateKey] | None) -> Outcome:
