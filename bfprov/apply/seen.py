@@ -33,25 +33,21 @@ def record_seen(snap: Snapshot) -> None:
             continue
         facts = live.crt_facts
         not_after = facts.not_after.astimezone(UTC).replace(microsecond=0).isoformat()
-        records = read_deliveries(target.directory)
-        seen = _seen(states, records, facts.fingerprint_sha256, not_after, now)
+        seen = _seen(states, facts.fingerprint_sha256, not_after, now)
         if seen:
-            write_deliveries(target.directory, records | seen)
+            # Read again in full: the record may name targets the profile no longer has.
+            write_deliveries(target.directory, read_deliveries(target.directory) | seen)
 
 
 def _seen(
-    states: Sequence[TargetState],
-    records: dict[str, Delivery],
-    fingerprint: str,
-    not_after: str,
-    now: str,
+    states: Sequence[TargetState], fingerprint: str, not_after: str, now: str
 ) -> dict[str, Delivery]:
     """The records that change: targets holding the live pair that the record misses."""
     changed: dict[str, Delivery] = {}
     for state in states:
         if state.error is not None or state.held_fingerprint != fingerprint:
             continue
-        old = records.get(state.label)
+        old = state.recorded
         version = state.version or (old.version if old else None)
         if old and (old.fingerprint, old.error, old.version) == (fingerprint, None, version):
             continue  # the record already says so
