@@ -52,7 +52,10 @@ class AwsTarget:
             config=Config(
                 connect_timeout=timeout,
                 read_timeout=timeout,
-                retries={"mode": "standard", "max_attempts": 2},
+                # One attempt: botocore retries a request that timed out (twice, with
+                # max_attempts 2), which would triple what a silent endpoint costs a run
+                # (SPEC: two timeouts in all); the next apply retries what failed.
+                retries={"mode": "standard", "total_max_attempts": 1},
             ),
         )
 
