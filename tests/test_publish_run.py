@@ -158,12 +158,26 @@ def published_metric(fleet: CliFleet) -> dict[tuple[str, str], float]:
 TIMEOUT = 2.0  # seconds (BFPROV_PUBLISH_TIMEOUT); the product's default is 10
 
 
+@pytest.mark.parametrize("kind", ["vault", "aws"])
 def test_a_silent_endpoint_costs_the_run_at_most_two_timeouts(
-    tmp_path: Path, env: pytest.MonkeyPatch, silent: Silent, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    env: pytest.MonkeyPatch,
+    silent: Silent,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
 ) -> None:
     env.setenv("BFPROV_PUBLISH_TIMEOUT", str(TIMEOUT))
+    if kind == "aws":
+        pytest.importorskip("boto3")  # the [aws] extra
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_CONFIG_FILE": str(tmp_path / "none")}.items():  # fmt: skip
+            env.setenv(name, value)
+        target = aws_target(silent.address, "'run/{account}'")
+        label = f"aws_secrets_manager {silent.address} run/{{name}}"
+    else:
+        target, label = vault(silent.address), f"vault {silent.address} secret/run/{{name}}"
     names = [f"bot{i}" for i in range(6)]
-    fleet = CliFleet(tmp_path, capsys, profile(names, [vault(silent.address), kubernetes()]))
+    fleet = CliFleet(tmp_path, capsys, profile(names, [target, kubernetes()]))
 
     started = time.monotonic()
     code, out, err = fleet.run("apply", "--yes", "--no-verify")
@@ -177,22 +191,19 @@ def test_a_silent_endpoint_costs_the_run_at_most_two_timeouts(
     assert elapsed < 3.5 * TIMEOUT, f"the run took {elapsed:.1f}s"
     skipped = f"skipped: {silent.address} did not answer"
     for name in names:
-        label = f"vault {silent.address} secret/run/{name}"
         assert re.search(
-            rf"^error: {name}: publication failed: {re.escape(label)}: "
+            rf"^error: {name}: publication failed: {re.escape(label.format(name=name))}: "
             rf"({re.escape(skipped)}|no answer in time)$",
             err,
             re.M,
         ), err
         assert f"Published {name} to kubernetes {tmp_path / 'k8s'}" in out  # still delivered
         record = json.loads((fleet.out / name / ".bfprov" / "published.json").read_text())
-        assert record[label]["error"] in (skipped, "no answer in time")
+        assert record[label.format(name=name)]["error"] in (skipped, "no answer in time")
     assert err.count(skipped) >= len(names) - 2
     failed = [e for e in events(fleet) if e["event"] == "publish_failed"]
     assert sorted(e["account"] for e in failed) == names
-    assert all(
-        not row[f"vault {silent.address} secret/run/{n}"] for n, row in status(fleet).items()
-    )
+    assert all(not row[label.format(name=n)] for n, row in status(fleet).items())
 
 
 # --- accounts do not wait on one another -----------------------------------------------
