@@ -3,7 +3,9 @@
 Key generation is nearly all of apply's work and releases the GIL. After planning,
 exactly the keys the changes need (none for a change that reuses or needs no key) are
 made in parallel across cores, in the order of the changes, and each is handed to its
-account's job as a value; the jobs sign, build the PKCS#12 file and write.
+account's job as a value; the jobs sign, build the PKCS#12 file and write. As soon as an
+account is written, its change goes into the audit trail and its delivery (targets, then
+hooks) into the run's `Deliveries`, a bounded pool shared with promote and rollback.
 """
 
 from __future__ import annotations
@@ -196,14 +198,12 @@ class Deliveries:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        # Interrupted (Ctrl-C): deliveries not yet started are dropped (the next apply
-        # plans them); those under way finish. Otherwise every one is waited for.
-        interrupted = kind is not None and not issubclass(kind, Exception)
-        self._pool.shutdown(wait=True, cancel_futures=interrupted)
+        # Every delivery submitted is waited for, even after an error or Ctrl-C: its
+        # account's files are written, and a pair gone live that reached no target would
+        # leave no trace of the on_live it owes. The breaker bounds the wait.
+        self._pool.shutdown(wait=True)
         failure: BaseException | None = None
         for outcome, future in self._running:
-            if future.cancelled():
-                continue
             error = future.exception()
             if error is None:
                 outcome.delivered = future.result()
