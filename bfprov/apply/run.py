@@ -3,13 +3,15 @@
 Key generation is nearly all of apply's work and releases the GIL. After planning,
 exactly the keys the changes need (none for a change that reuses or needs no key) are
 made in parallel across cores, in the order of the changes, and each is handed to its
-account's job as a value; the jobs sign, build the PKCS#12 file and write.
+account's job as a value; the jobs sign, build the PKCS#12 file and write. As soon as an
+account is written, its change goes into the audit trail and its delivery (targets, then
+hooks) into the run's `Deliveries`, a bounded pool shared with promote and rollback.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from bfprov.desired.models import Target
     from bfprov.plan.model import Change
     from bfprov.plan.snapshot import Snapshot
+    from bfprov.publish.breaker import Breaker
     from bfprov.verify.checks import CheckResult
 
 
@@ -84,17 +87,74 @@ def run_changes(
     changes: Sequence[Change],
     passwords: dict[str, SecretStr],
     logged_in: set[str],
+    breaker: Breaker | None = None,
 ) -> list[Outcome]:
     """Execute the changes in parallel; outcomes in the order of the changes.
 
+    Each account's change is logged as soon as its files are written, and its delivery
+    (targets, then hooks) starts then, through the run's pool of deliveries.
     Orphans (only in `changes` with `apply --prune`) are archived after the others.
     """
+    orphans = [c for c in changes if any(isinstance(s, ArchiveOrphan) for s in c.steps)]
+    jobs = _jobs(snap, [c for c in changes if c not in orphans], passwords, logged_in)
+    outcomes: list[Outcome] = []
+    cores = os.cpu_count() or 1
+    with (
+        console.progress(len(jobs), "applying") as advance,
+        Deliveries(breaker) as deliveries,
+        ThreadPoolExecutor(cores, thread_name_prefix="bfprov-keys") as key_pool,
+        ThreadPoolExecutor(min(len(jobs), cores) or 1, thread_name_prefix="bfprov-write") as pool,
+    ):
+        # One key thread per core makes exactly the keys the plan needs, in the order of
+        # the jobs; the writers wait for their key (no CPU while waiting), then sign and
+        # write, so a writer waiting on its fsyncs leaves no core idle. Deliveries wait on
+        # the network, beside them.
+        keys = [key_pool.submit(crypto.generate_key, bits) if bits else None for _, bits in jobs]
+        futures = {
+            pool.submit(_job, inputs, key): inputs
+            for (inputs, _), key in zip(jobs, keys, strict=True)
+        }
+        done: set[Future[Outcome]] = set()
+
+        def written(future: Future[Outcome]) -> None:
+            outcome, inputs = future.result(), futures[future]
+            done.add(future)
+            # The change is in the audit trail before anything its delivery does.
+            log_outcomes([(inputs.target.output_dir, outcome, inputs.change.reasons)])
+            deliveries.submit(inputs.target, inputs.change, outcome)
+            outcomes.append(outcome)
+            advance()
+
+        try:
+            for future in as_completed(futures):
+                written(future)
+        except BaseException as exc:
+            for f in [*futures, *keys]:
+                if f is not None:
+                    f.cancel()
+            if isinstance(exc, Exception):
+                # Another account failed: those written meanwhile are logged and delivered.
+                wait(futures)
+                for f in futures:
+                    if f not in done and not f.cancelled() and f.exception() is None:
+                        written(f)
+            raise
+    for change in orphans:
+        parent = snap.observed.orphans[change.account]
+        moved = archive_orphan(parent, change.account)
+        append_events(parent, [event(change.account, "orphan_archived", detail=str(moved))])
+        console.say(f"Archived orphan {change.account} to {parent / moved}")
+    order = {c.account: i for i, c in enumerate(changes)}
+    return sorted(outcomes, key=lambda o: order[o.account])
+
+
+def _jobs(
+    snap: Snapshot, changes: Sequence[Change], passwords: dict[str, SecretStr], logged_in: set[str]
+) -> list[tuple[Inputs, int | None]]:
+    """Each change's inputs, and the size of the key it makes (None: none)."""
     targets = {t.name: t for t in snap.desired.targets}
     jobs: list[tuple[Inputs, int | None]] = []
-    orphans = [c for c in changes if any(isinstance(s, ArchiveOrphan) for s in c.steps)]
     for change in changes:
-        if change in orphans:
-            continue
         target = targets[change.account]
         inputs = Inputs(
             target=target,
@@ -106,55 +166,56 @@ def run_changes(
             promote=change.needs_login and change.account in logged_in,
         )
         jobs.append((inputs, new_key_bits(change, target)))
-    outcomes: list[Outcome] = []
-    cores = os.cpu_count() or 1
-    with (
-        console.progress(len(jobs), "applying") as advance,
-        ThreadPoolExecutor(cores, thread_name_prefix="bfprov-keys") as key_pool,
-        ThreadPoolExecutor(min(len(jobs), cores) or 1, thread_name_prefix="bfprov-write") as pool,
-    ):
-        # One key thread per core makes exactly the keys the plan needs, in the order of
-        # the jobs; the writers wait for their key (no CPU while waiting), then sign and
-        # write, so a writer waiting on its fsyncs leaves no core idle.
-        keys = [key_pool.submit(crypto.generate_key, bits) if bits else None for _, bits in jobs]
-        futures = [
-            pool.submit(_job, inputs, key) for (inputs, _), key in zip(jobs, keys, strict=True)
-        ]
-        try:
-            for future in as_completed(futures):
-                outcomes.append(future.result())
-                advance()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            for k in keys:
-                if k is not None:
-                    k.cancel()
-            raise
-        finally:
-            # What was done is logged even when another account's job failed.
-            done = {o.account: o for o in outcomes}
-            log_outcomes(
-                (targets[c.account].output_dir, done[c.account], c.reasons)
-                for c in changes
-                if c.account in done
-            )
-    for change in orphans:
-        parent = snap.observed.orphans[change.account]
-        moved = archive_orphan(parent, change.account)
-        append_events(parent, [event(change.account, "orphan_archived", detail=str(moved))])
-        console.say(f"Archived orphan {change.account} to {parent / moved}")
-    order = {c.account: i for i, c in enumerate(changes)}
-    return sorted(outcomes, key=lambda o: order[o.account])
+    return jobs
 
 
 def _job(inputs: Inputs, key: Future[rsa.RSAPrivateKey] | None) -> Outcome:
-    outcome = execute(replace(inputs, key=key.result() if key is not None else None))
-    outcome.delivered = deliver_change(inputs.target, inputs.change, outcome)
-    return outcome
+    return execute(replace(inputs, key=key.result() if key is not None else None))
 
 
-def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivered | None:
+class Deliveries:
+    """A run's deliveries (apply, promote, rollback), a few accounts at a time.
+
+    Each account's delivery goes to its targets in the profile's order, then runs its
+    hooks; accounts do not wait for one another, and one account's failed target never
+    stops another's delivery. Leaving the block waits for every delivery under way and
+    sets each outcome's `delivered`.
+    """
+
+    def __init__(self, breaker: Breaker | None = None) -> None:
+        from bfprov.publish.breaker import Breaker
+
+        self.breaker = breaker if breaker is not None else Breaker()
+        self._pool = ThreadPoolExecutor(self.breaker.parallel, thread_name_prefix="bfprov-deliver")
+        self._running: list[tuple[Outcome, Future[Delivered | None]]] = []
+
+    def submit(self, target: Target, change: Change, outcome: Outcome) -> None:
+        """Start delivering what `change` did (its `outcome`) for `target`."""
+        future = self._pool.submit(deliver_change, target, change, outcome, self.breaker)
+        self._running.append((outcome, future))
+
+    def __enter__(self) -> Deliveries:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        # Every delivery submitted is waited for, even after an error or Ctrl-C: its
+        # account's files are written, and a pair gone live that reached no target would
+        # leave no trace of the on_live it owes. The breaker bounds the wait.
+        self._pool.shutdown(wait=True)
+        failure: BaseException | None = None
+        for outcome, future in self._running:
+            error = future.exception()
+            if error is None:
+                outcome.delivered = future.result()
+            elif failure is None:
+                failure = error
+        if failure is not None and kind is None:
+            raise failure
+
+
+def deliver_change(
+    target: Target, change: Change, outcome: Outcome, breaker: Breaker | None = None
+) -> Delivered | None:
     """The change's publishing steps, once its files are written; then its hooks.
 
     A new live pair (created, promoted, rolled back) goes to every target and then runs
@@ -169,10 +230,11 @@ def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivere
     acted = False
     for step in change.steps:
         if isinstance(step, Stage) and outcome.staged:
-            stage(target, step.labels, delivered)
+            stage(target, step.labels, delivered, breaker)
             acted = True
         elif isinstance(step, Publish) and (went_live or change.action not in _GOES_LIVE):
-            publish(target, step.labels, delivered, went_live=kind if went_live else None)
+            went = kind if went_live else None
+            publish(target, step.labels, delivered, went_live=went, breaker=breaker)
             acted = True
     if not delivered.failed and (went_live or delivered.owed):
         # A retry that delivered a pair which went live earlier runs the on_live it owed.

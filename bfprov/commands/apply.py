@@ -12,6 +12,7 @@ from bfprov.desired.selection import Selection, replacements
 from bfprov.plan.model import Action
 from bfprov.plan.saved import check_saved_plan, read_saved_plan
 from bfprov.plan.snapshot import load
+from bfprov.publish.breaker import Breaker
 from bfprov.publish.planning import snapshot
 from bfprov.publish.preflight import check
 from bfprov.publish.reconcile import record_observed
@@ -63,7 +64,8 @@ def apply(
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:
             locks.enter_context(apply_lock(output_dir, timeout=lock_timeout, command="apply"))
-        snap = snapshot(desired, orphans=selection.everything, replace=replacing)
+        breaker = Breaker(timeout=settings.publish_timeout)
+        snap = snapshot(desired, orphans=selection.everything, replace=replacing, breaker=breaker)
         if saved is not None:
             check_saved_plan(saved, snap)
         plan = snap.plan
@@ -87,7 +89,7 @@ def apply(
         ]
         staged_results = run_checks(settings, staged)
         logged_in = {r.account for r in staged_results if r.success}
-        outcomes = run_changes(snap, actionable, passwords, logged_in)
+        outcomes = run_changes(snap, actionable, passwords, logged_in, breaker)
         live = _live_checks(outcomes, targets) if verify else []
         live_results = run_checks(settings, live)
         record(staged_results + live_results, staged + live, locked=True)

@@ -9,6 +9,7 @@ from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
 from bfprov.plan.saved import saved_plan
 from bfprov.plan.snapshot import load
+from bfprov.publish.breaker import Breaker
 from bfprov.publish.planning import snapshot
 from bfprov.publish.preflight import check
 from bfprov.views.json_text import dump_json
@@ -40,7 +41,10 @@ def plan(
     desired = selection.of(everything)
     check(everything, settings.profiles, desired)  # a target that cannot be written is no drift
     replacing = replacements(everything, desired, replace)
-    snap = snapshot(desired, orphans=selection.everything, refresh=refresh, replace=replacing)
+    breaker = Breaker(timeout=settings.publish_timeout)
+    snap = snapshot(
+        desired, orphans=selection.everything, refresh=refresh, replace=replacing, breaker=breaker
+    )
     if out is not None:
         from bfprov.apply.files import write_plan_file
 

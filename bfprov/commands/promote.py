@@ -7,16 +7,18 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.apply.events import log_outcomes
-from bfprov.apply.executor import Inputs, execute
+from bfprov.apply.executor import Inputs, Outcome, execute
 from bfprov.apply.lock import apply_lock
-from bfprov.apply.run import deliver_change
+from bfprov.apply.run import Deliveries
 from bfprov.desired.secret import p12_password
 from bfprov.desired.selection import Selection
 from bfprov.errors import BfprovError
 from bfprov.plan.operations import promotion
 from bfprov.plan.snapshot import load
+from bfprov.publish.breaker import Breaker
 from bfprov.publish.planning import snapshot
 from bfprov.publish.preflight import check
+from bfprov.publish.reconcile import record_observed
 from bfprov.verify.checks import Check, record, run_checks
 from bfprov.views.apply import delivery_failed, say_deliveries
 from bfprov.views.verify import show
@@ -40,7 +42,9 @@ def promote(
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:
             locks.enter_context(apply_lock(output_dir, timeout=lock_timeout, command="promote"))
-        snap = snapshot(desired, orphans=False)
+        breaker = Breaker(timeout=settings.publish_timeout)
+        snap = snapshot(desired, orphans=False, breaker=breaker)
+        record_observed(snap)
         changes = {c.account: c for c in snap.plan.changes}
         jobs: list[Inputs] = []
         for target in desired.targets:
@@ -70,17 +74,7 @@ def promote(
             record(results, checks, locked=True)
             show(results, as_json=False)
             refused = [r.account for r in results if not r.success]
-        outcomes = []
-        for job in jobs:
-            if job.target.name in refused:
-                continue
-            outcome = execute(job)
-            log_outcomes([(job.target.output_dir, outcome, ("promote",))])
-            outcome.delivered = deliver_change(job.target, job.change, outcome)
-            outcomes.append(outcome)
-            if outcome.promoted:
-                console.say(f"Promoted the staged pair of {job.target.name}: it is now live.")
-            say_deliveries(job.target.name, outcome.delivered)
+        outcomes = _promote([j for j in jobs if j.target.name not in refused], breaker)
     failed_delivery = delivery_failed(outcomes)
     if refused:
         raise BfprovError(
@@ -88,3 +82,19 @@ def promote(
             "(see the table above); its live pair is untouched"
         )
     return 1 if failed_delivery else 0
+
+
+def _promote(jobs: list[Inputs], breaker: Breaker) -> list[Outcome]:
+    """Promote each job's staged pair, then deliver it (the run's deliveries, in parallel)."""
+    outcomes = []
+    with Deliveries(breaker) as deliveries:
+        for job in jobs:
+            outcome = execute(job)
+            log_outcomes([(job.target.output_dir, outcome, ("promote",))])
+            deliveries.submit(job.target, job.change, outcome)
+            outcomes.append(outcome)
+    for outcome in outcomes:
+        if outcome.promoted:
+            console.say(f"Promoted the staged pair of {outcome.account}: it is now live.")
+        say_deliveries(outcome.account, outcome.delivered)
+    return outcomes

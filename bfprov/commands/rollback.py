@@ -9,13 +9,14 @@ from bfprov import console
 from bfprov.apply.events import log_outcomes
 from bfprov.apply.executor import Inputs, execute
 from bfprov.apply.lock import apply_lock
-from bfprov.apply.run import deliver_change
+from bfprov.apply.run import Deliveries
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
 from bfprov.observed.account import observe_account
 from bfprov.observed.observe import archived_generations
 from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
+from bfprov.publish.breaker import Breaker
 from bfprov.publish.observe import labelled_targets
 from bfprov.publish.preflight import check
 from bfprov.views.apply import delivery_failed, say_deliveries
@@ -62,7 +63,8 @@ def rollback(
             )
         )
         log_outcomes([(target.output_dir, outcome, change.reasons)])
-        outcome.delivered = deliver_change(target, change, outcome)
+        with Deliveries(Breaker(timeout=settings.publish_timeout)) as deliveries:
+            deliveries.submit(target, change, outcome)
     facts = generation.pair.crt_facts
     fingerprint = facts.fingerprint_sha256[:16] if facts else "?"
     console.say(

@@ -61,7 +61,10 @@ class AwsTarget:
             config=Config(
                 connect_timeout=timeout,
                 read_timeout=timeout,
-                retries={"mode": "standard", "max_attempts": 2},
+                # One attempt: botocore retries a request that timed out (twice, with
+                # max_attempts 2), which would triple what a silent endpoint costs a run
+                # (SPEC: two timeouts in all); the next apply retries what failed.
+                retries={"mode": "standard", "total_max_attempts": 1},
             ),
         )
 
@@ -183,7 +186,7 @@ class AwsTarget:
         if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError):
             return PublishError(self.label, "no AWS credentials (boto3's chain found none)")
         if isinstance(exc, errors.ConnectTimeoutError | errors.ReadTimeoutError):
-            return PublishError(self.label, "no answer in time")
+            return PublishError(self.label, "no answer in time", timed_out=True)
         if isinstance(exc, errors.EndpointConnectionError):
             return PublishError(self.label, "unreachable: could not connect to the endpoint")
         if isinstance(exc, errors.SSLError):

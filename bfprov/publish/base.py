@@ -40,14 +40,22 @@ class PublishError(BfprovError):
 
     `written_version` is set when the pair itself was written (as that version) but a
     later step failed: it is then the version bfprov last wrote, to be recorded as such.
+    `timed_out` is set when the target did not answer in time (the run's breaker counts it).
     """
 
     def __init__(
-        self, label: str, reason: str, *, sep: str = ": ", written_version: str | None = None
+        self,
+        label: str,
+        reason: str,
+        *,
+        sep: str = ": ",
+        written_version: str | None = None,
+        timed_out: bool = False,
     ) -> None:
         self.label = label
         self.reason = " ".join(reason.split())[:_MAX_REASON] or "failed"
         self.written_version = written_version
+        self.timed_out = timed_out
         super().__init__(f"{label}{sep}{self.reason}")
 
 

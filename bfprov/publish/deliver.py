@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bfprov.apply.events import append_events, event
@@ -32,10 +33,16 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bfprov.desired.models import Target
+    from bfprov.publish.breaker import Breaker
     from bfprov.publish.bundle import Bundle
     from bfprov.publish.hooks import HookResult
 
-TIMEOUT = 10.0  # seconds for connecting to a target and for each of its replies
+
+def _breaker(breaker: Breaker | None) -> Breaker:
+    """The run's breaker; a call from outside a run gets one of its own."""
+    from bfprov.publish.breaker import Breaker
+
+    return breaker if breaker is not None else Breaker()
 
 
 @dataclass
@@ -91,7 +98,12 @@ def staged_p12(target: Target, crt: bytes, key: bytes) -> bytes | None:
 
 
 def publish(
-    target: Target, labels: Sequence[str], delivered: Delivered, *, went_live: str | None = None
+    target: Target,
+    labels: Sequence[str],
+    delivered: Delivered,
+    *,
+    went_live: str | None = None,
+    breaker: Breaker | None = None,
 ) -> None:
     """Deliver the live pair to the targets named by `labels`, recording each result.
 
@@ -102,6 +114,7 @@ def publish(
     from bfprov.publish.base import PublishError
     from bfprov.publish.kinds import make_target
 
+    run = _breaker(breaker)
     configs = labelled_targets(target)
     chosen = [(label, configs[label]) for label in labels if label in configs]
     if not chosen:
@@ -124,8 +137,8 @@ def publish(
         previous = records.get(label)
         last = previous.version if previous else None
         try:
-            made = make_target(config, target.name, target.source.parent, timeout=TIMEOUT)
-            result = made.publish(bundle, last_version=last)
+            made = make_target(config, target.name, target.source.parent, timeout=run.timeout)
+            result = run.call(config, label, partial(made.publish, bundle, last_version=last))
         except PublishError as exc:
             version = exc.written_version or last
             fingerprint = previous.fingerprint if previous else None
@@ -156,11 +169,14 @@ def settle(target: Target) -> None:
         write_deliveries(target.directory, settled)
 
 
-def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
+def stage(
+    target: Target, labels: Sequence[str], delivered: Delivered, breaker: Breaker | None = None
+) -> None:
     """Offer the staged pair to the targets that keep a next version (AWS: AWSPENDING)."""
     from bfprov.publish.base import PublishError
     from bfprov.publish.kinds import make_target
 
+    run = _breaker(breaker)
     configs = labelled_targets(target)
     try:
         bundle = bundle_of(target, staged=True)
@@ -173,8 +189,8 @@ def stage(target: Target, labels: Sequence[str], delivered: Delivered) -> None:
         if config is None:
             continue
         try:
-            made = make_target(config, target.name, target.source.parent, timeout=TIMEOUT)
-            if made.stage(bundle) is None:
+            made = make_target(config, target.name, target.source.parent, timeout=run.timeout)
+            if run.call(config, label, partial(made.stage, bundle)) is None:
                 continue  # this target keeps no next version
         except PublishError as exc:
             delivered.failed.append(str(exc))

@@ -22,8 +22,7 @@ if TYPE_CHECKING:
     from bfprov.desired.models import Desired, Target
     from bfprov.desired.targets import TargetConfig
     from bfprov.publish.base import Published
-
-PARALLEL = 8  # targets observed at once
+    from bfprov.publish.breaker import Breaker
 
 
 @dataclass(frozen=True)
@@ -96,9 +95,17 @@ def labelled_targets(target: Target) -> dict[str, TargetConfig]:
 
 
 def observe_publications(
-    desired: Desired, *, refresh: bool = True, parallel: int = PARALLEL
+    desired: Desired, *, refresh: bool = True, breaker: Breaker | None = None
 ) -> dict[str, tuple[TargetState, ...]]:
-    """Per account with targets, the state of each target, in the profile's order."""
+    """Per account with targets, the state of each target, in the profile's order.
+
+    `breaker` is the run's (its timeout, its parallelism, and the endpoints that did
+    not answer); a plan alone makes its own.
+    """
+    if breaker is None:
+        from bfprov.publish.breaker import Breaker
+
+        breaker = Breaker()
     jobs: list[tuple[str, TargetConfig, str, Path, Delivery | None]] = []
     for t in desired.targets:
         labelled = labelled_targets(t)
@@ -115,9 +122,9 @@ def observe_publications(
         if not refresh:
             held = recorded.fingerprint if recorded and not recorded.error else None
             return TargetState(label, config, held, held is not None, None, recorded)
-        return _observe(account, config, label, profile_dir, recorded)
+        return _observe(account, config, label, profile_dir, recorded, breaker)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(jobs)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(breaker.parallel, len(jobs)))) as pool:
         states = list(pool.map(one, jobs))
     result: dict[str, list[TargetState]] = {}
     for (account, *_), state in zip(jobs, states, strict=True):
@@ -126,13 +133,21 @@ def observe_publications(
 
 
 def _observe(
-    account: str, config: TargetConfig, label: str, profile_dir: Path, recorded: Delivery | None
+    account: str,
+    config: TargetConfig,
+    label: str,
+    profile_dir: Path,
+    recorded: Delivery | None,
+    breaker: Breaker,
 ) -> TargetState:
     from bfprov.publish.base import PublishError
     from bfprov.publish.kinds import make_target
 
+    def observe() -> Published | None:
+        return make_target(config, account, profile_dir, timeout=breaker.timeout).observe()
+
     try:
-        published: Published | None = make_target(config, account, profile_dir).observe()
+        published = breaker.call(config, label, observe)
     except PublishError as exc:
         return TargetState(label, config, None, False, exc.reason, recorded)
     if published is None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bfprov.desired.models import Desired
     from bfprov.observed.observe import Observed
     from bfprov.plan.snapshot import Snapshot
+    from bfprov.publish.breaker import Breaker
     from bfprov.publish.observe import TargetState
 
 
@@ -34,14 +35,16 @@ def snapshot(
     now: datetime | None = None,
     refresh: bool = True,
     replace: frozenset[str] = frozenset(),
+    breaker: Breaker | None = None,
 ) -> Snapshot:
     """Observe the disk and the publishing targets, and plan against both.
 
     `refresh=False` trusts bfprov's records of what it published instead of asking each
     target (`plan --no-refresh`, and `status`, which never goes to the network).
+    `breaker` is the run's budget for publishing targets that do not answer.
     """
     snap = disk.snapshot(desired, orphans=orphans, now=now, replace=replace)
-    publications = observe_publications(desired, refresh=refresh)
+    publications = observe_publications(desired, refresh=refresh, breaker=breaker)
     if not publications:
         return snap
     plan = with_publications(snap.plan, snap.observed, publications)

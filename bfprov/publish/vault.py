@@ -160,7 +160,10 @@ class VaultTarget:
     def _error(self, exc: Exception) -> Exception:
         """A PublishError for failures of the network or the server; anything else is a bug."""
         reason = _reason(exc, self._hvac)
-        return PublishError(self.label, reason) if reason is not None else exc
+        if reason is None:
+            return exc
+        timed_out = isinstance(exc, requests.exceptions.Timeout)
+        return PublishError(self.label, reason, timed_out=timed_out)
 
 
 def _described(meta: dict[str, Any] | None) -> Published | None:

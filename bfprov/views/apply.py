@@ -23,7 +23,8 @@ def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
     targets = {t.name: t for t in snap.desired.targets}
     actions = {c.account: c.action for c in snap.plan.changes}
     uploads: list[tuple[str, str, str]] = []
-    counts = {"created": 0, "staged": 0, "promoted": 0, "updated": 0, "pending": 0}
+    counts = dict.fromkeys(("created", "staged", "promoted", "updated", "published"), 0)
+    counts |= {"pending": 0, "failed": 0}
     for o in outcomes:
         target = targets[o.account]
         kind = _kind(o, actions.get(o.account))
