@@ -101,11 +101,8 @@ class PublishFleet:
         return out
 
     def rollback(self, name: str) -> str:
-        """`bfprov rollback NAME --yes`; without `--yes` where rollback does not ask yet
-        (issue 19 makes it ask like apply)."""
+        """`bfprov rollback NAME --yes`."""
         code, out, err = self.run("rollback", name, "--yes")
-        if code == 1 and "No such option: --yes" in err:
-            code, out, err = self.run("rollback", name)
         assert code == 0, f"rollback {name}: exit {code}\n{out}\n{err}"
         return out
 

@@ -257,7 +257,7 @@ def test_the_trail_has_each_change_before_its_publications_before_its_hook(
     seen = len(events(fleet))
     assert fleet.run("promote", "alice", "bob", "--no-verify")[0] == 0
     seen = check("promoted", ["alice", "bob"], seen)
-    assert fleet.run("rollback", "alice")[0] == 0
+    assert fleet.run("rollback", "alice", "--yes")[0] == 0
     check("rolled_back", ["alice"], seen)
     runs = (tmp_path / "hooks.log").read_text().split()
     assert sorted(runs) == sorted([*names, "alice", "bob", "alice"])

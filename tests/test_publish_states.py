@@ -178,8 +178,6 @@ class Publishing(RuleBasedStateMachine):
         if not self.archived(name):
             return
         code, out, err = self.fleet.run("rollback", name, "--yes")
-        if code == 1 and "No such option: --yes" in err:  # rollback asks only since issue 19
-            code, out, err = self.fleet.run("rollback", name)
         assert code in (0, 1) and "Traceback" not in out + err, f"exit {code}\n{out}\n{err}"
 
     @rule(name=st.sampled_from(NAMES), kind=st.sampled_from(KINDS), overwrite=st.booleans())

@@ -42,6 +42,8 @@ def replaceable(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if exc.errno == errno.ENOTDIR:
+            return f"{path} cannot be written: a part of its directory is not a directory"
         what = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
         return f"{refusal} ({what}): it is not replaced"
     if not stat.S_ISREG(os.fstat(fd).st_mode):
