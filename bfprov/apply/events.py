@@ -8,11 +8,13 @@ batch starts with one, so the torn line stays alone and is skipped by readers.
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import json
 import os
 import socket
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from bfprov import __version__
@@ -21,7 +23,7 @@ from bfprov.layout import DIR_MODE, EVENTS_FILE, RECORD_DIR, SECRET_MODE
 from bfprov.observed.events import MAX_LINE, Event
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
     from bfprov.apply.executor import Outcome
@@ -34,8 +36,14 @@ def _user() -> str:
         return str(os.getuid())
 
 
-# Who and where, in every event (and beside the apply lock).
-WHO: dict[str, str] = {"user": _user(), "host": socket.gethostname(), "version": __version__}
+@functools.cache
+def who() -> Mapping[str, str]:
+    """Who and where, in every event (and beside the apply lock): user, host, version.
+
+    Asked once, when first needed, rather than when the module is imported: a command
+    that writes no event never looks up the user or the host.
+    """
+    return MappingProxyType({"user": _user(), "host": socket.gethostname(), "version": __version__})
 
 
 def event(
@@ -58,7 +66,7 @@ def event(
         login_status=login_status,
         pair=pair,
         detail=detail,
-        **WHO,
+        **who(),
     )
 
 
