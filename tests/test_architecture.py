@@ -158,9 +158,6 @@ def cycles(graph: Graph) -> list[list[str]]:
 
 # --- the checks --------------------------------------------------------------------------
 
-# Issue 19's publishing work removes these; until then they are known, not new.
-PUBLISHING = "publish"
-
 
 def test_the_graph_sees_imports_inside_functions_and_skips_type_checking() -> None:
     source = (
@@ -185,28 +182,10 @@ def test_a_cycle_is_found_and_a_chain_is_not() -> None:
 
 
 def test_no_module_imports_itself_round_a_cycle() -> None:
-    found = [
-        cycle
-        for cycle in cycles(import_graph())
-        if not all(package_of(m) == PUBLISHING for m in cycle if m != TOP)
-    ]
+    found = cycles(import_graph())
     assert found == [], f"module cycles: {found}"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="publish.base <-> vault/aws/kubernetes through the factory: issue 19/20's "
-    "publishing work removes it",
-)
-def test_no_module_cycle_in_publishing() -> None:
-    assert cycles(import_graph()) == []
-
-
-@pytest.mark.xfail(
-    strict=False,
-    reason="apply, desired, observed, plan and publish still need each other (issue 20); "
-    "the integrator's publishing work breaks the cycle",
-)
 def test_no_package_cycle() -> None:
     packages, because = package_graph(import_graph())
     found = cycles(packages)

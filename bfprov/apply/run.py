@@ -4,13 +4,14 @@ Key generation is nearly all of apply's work and releases the GIL. After plannin
 exactly the keys the changes need (none for a change that reuses or needs no key) are
 made in parallel across cores, in the order of the changes, and each is handed to its
 account's job as a value; the jobs sign, build the PKCS#12 file and write. As soon as an
-account is written, its change goes into the audit trail and its delivery (targets, then
-hooks) into the run's `Deliveries`, a bounded pool shared with promote and rollback.
+account is written, its change goes into the audit trail and is handed on (to its
+delivery: `publish.deliver.carry_out`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -22,18 +23,14 @@ from bfprov.apply.files import archive_orphan
 from bfprov.desired.models import Output
 from bfprov.desired.secret import p12_password
 from bfprov.plan.model import (
-    Action,
     ArchiveOrphan,
     NewPair,
     Promote,
-    Publish,
-    Stage,
     WriteDerived,
 )
-from bfprov.publish.deliver import Delivered, bundle_of, publish, run_hooks, settle, stage
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from cryptography.hazmat.primitives.asymmetric import rsa
     from pydantic import SecretStr
@@ -41,8 +38,9 @@ if TYPE_CHECKING:
     from bfprov.desired.models import Target
     from bfprov.plan.model import Change
     from bfprov.plan.snapshot import Snapshot
-    from bfprov.publish.breaker import Breaker
-    from bfprov.verify.checks import CheckResult
+
+    # What receives each account's change as soon as its files are written and logged.
+    Written = Callable[[Target, Change, Outcome], None]
 
 
 def new_key_bits(change: Change, target: Target) -> int | None:
@@ -87,12 +85,12 @@ def run_changes(
     changes: Sequence[Change],
     passwords: dict[str, SecretStr],
     logged_in: set[str],
-    breaker: Breaker | None = None,
+    written: Written,
 ) -> list[Outcome]:
     """Execute the changes in parallel; outcomes in the order of the changes.
 
-    Each account's change is logged as soon as its files are written, and its delivery
-    (targets, then hooks) starts then, through the run's pool of deliveries.
+    Each account's change is logged as soon as its files are written, then handed to
+    `written` (its delivery starts there: see `publish.deliver.carry_out`).
     Orphans (only in `changes` with `apply --prune`) are archived after the others.
     """
     orphans = [c for c in changes if any(isinstance(s, ArchiveOrphan) for s in c.steps)]
@@ -101,7 +99,6 @@ def run_changes(
     cores = os.cpu_count() or 1
     with (
         console.progress(len(jobs), "applying") as advance,
-        Deliveries(breaker) as deliveries,
         ThreadPoolExecutor(cores, thread_name_prefix="bfprov-keys") as key_pool,
         ThreadPoolExecutor(min(len(jobs), cores) or 1, thread_name_prefix="bfprov-write") as pool,
     ):
@@ -116,18 +113,18 @@ def run_changes(
         }
         done: set[Future[Outcome]] = set()
 
-        def written(future: Future[Outcome]) -> None:
+        def finished(future: Future[Outcome]) -> None:
             outcome, inputs = future.result(), futures[future]
             done.add(future)
             # The change is in the audit trail before anything its delivery does.
             log_outcomes([(inputs.target.output_dir, outcome, inputs.change.reasons)])
-            deliveries.submit(inputs.target, inputs.change, outcome)
+            written(inputs.target, inputs.change, outcome)
             outcomes.append(outcome)
             advance()
 
         try:
             for future in as_completed(futures):
-                written(future)
+                finished(future)
         except BaseException as exc:
             for f in [*futures, *keys]:
                 if f is not None:
@@ -137,7 +134,7 @@ def run_changes(
                 wait(futures)
                 for f in futures:
                     if f not in done and not f.cancelled() and f.exception() is None:
-                        written(f)
+                        finished(f)
             raise
     for change in orphans:
         parent = snap.observed.orphans[change.account]
@@ -173,88 +170,16 @@ def _job(inputs: Inputs, key: Future[rsa.RSAPrivateKey] | None) -> Outcome:
     return execute(replace(inputs, key=key.result() if key is not None else None))
 
 
-class Deliveries:
-    """A run's deliveries (apply, promote, rollback), a few accounts at a time.
-
-    Each account's delivery goes to its targets in the profile's order, then runs its
-    hooks; accounts do not wait for one another, and one account's failed target never
-    stops another's delivery. Leaving the block waits for every delivery under way and
-    sets each outcome's `delivered`.
-    """
-
-    def __init__(self, breaker: Breaker | None = None) -> None:
-        from bfprov.publish.breaker import Breaker
-
-        self.breaker = breaker if breaker is not None else Breaker()
-        self._pool = ThreadPoolExecutor(self.breaker.parallel, thread_name_prefix="bfprov-deliver")
-        self._running: list[tuple[Outcome, Future[Delivered | None]]] = []
-
-    def submit(self, target: Target, change: Change, outcome: Outcome) -> None:
-        """Start delivering what `change` did (its `outcome`) for `target`."""
-        future = self._pool.submit(deliver_change, target, change, outcome, self.breaker)
-        self._running.append((outcome, future))
-
-    def __enter__(self) -> Deliveries:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        # Every delivery submitted is waited for, even after an error or Ctrl-C: its
-        # account's files are written, and a pair gone live that reached no target would
-        # leave no trace of the on_live it owes. The breaker bounds the wait.
-        self._pool.shutdown(wait=True)
-        failure: BaseException | None = None
-        for outcome, future in self._running:
-            error = future.exception()
-            if error is None:
-                outcome.delivered = future.result()
-            elif failure is None:
-                failure = error
-        if failure is not None and kind is None:
-            raise failure
-
-
-def deliver_change(
-    target: Target, change: Change, outcome: Outcome, breaker: Breaker | None = None
-) -> Delivered | None:
-    """The change's publishing steps, once its files are written; then its hooks.
-
-    A new live pair (created, promoted, rolled back) goes to every target and then runs
-    `on_live`; a staged pair is offered to the targets that keep a next version; drift
-    is repaired. A failure runs `on_failure`; local files stay as they are, and the
-    targets that missed a new live pair owe its `on_live`, run by the apply whose
-    delivery reaches them all.
-    """
-    went_live = outcome.created or outcome.promoted or outcome.restored is not None
-    kind = "created" if outcome.created else "promoted" if outcome.promoted else "rolled_back"
-    delivered = Delivered()
-    acted = False
-    for step in change.steps:
-        if isinstance(step, Stage) and outcome.staged:
-            stage(target, step.labels, delivered, breaker)
-            acted = True
-        elif isinstance(step, Publish) and (went_live or change.action not in _GOES_LIVE):
-            went = kind if went_live else None
-            publish(target, step.labels, delivered, went_live=went, breaker=breaker)
-            acted = True
-    if not delivered.failed and (went_live or delivered.owed):
-        # A retry that delivered a pair which went live earlier runs the on_live it owed.
-        fingerprint = outcome.fingerprint if went_live else bundle_of(target).fingerprint
-        run_hooks(target, kind if went_live else delivered.owed[-1], fingerprint, delivered)
-        settle(target)
-        acted = True
-    if delivered.failed:
-        # BFPROV_FINGERPRINT: the pair that failed to be delivered (during a rotation, the
-        # live pair a repair could not deliver is not the staged one the outcome names).
-        run_hooks(target, "failed", delivered.failed_fingerprint or outcome.fingerprint, delivered)
-    return delivered if acted or delivered.failed else None
-
-
-_GOES_LIVE = (Action.CREATE, Action.PROMOTE)
-
-
-def on_failure(target: Target, results: Sequence[CheckResult]) -> Delivered:
-    """Run the account's `on_failure` hook after its login check failed."""
-    delivered = Delivered()
-    fingerprint = next((r.fingerprint for r in results if r.account == target.name), None)
-    run_hooks(target, "failed", fingerprint, delivered)
-    return delivered
+def run_jobs(
+    jobs: Sequence[Inputs], reasons: Sequence[str] | None, written: Written
+) -> list[Outcome]:
+    """Execute prepared jobs one after another (promote, rollback): each is logged as soon
+    as its files are written (with `reasons`, or its change's), then handed to `written`."""
+    outcomes = []
+    for job in jobs:
+        outcome = execute(job)
+        why = job.change.reasons if reasons is None else reasons
+        log_outcomes([(job.target.output_dir, outcome, why)])
+        written(job.target, job.change, outcome)
+        outcomes.append(outcome)
+    return outcomes

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.apply.lock import apply_lock
-from bfprov.apply.run import on_failure, p12_passwords, run_changes
+from bfprov.apply.run import p12_passwords, run_changes
 from bfprov.desired.selection import Selection, replacements
 from bfprov.plan.model import Action
 from bfprov.plan.saved import check_saved_plan, read_saved_plan
 from bfprov.plan.snapshot import load
 from bfprov.publish.breaker import Breaker
+from bfprov.publish.deliver import carry_out, on_failure
 from bfprov.publish.planning import snapshot
 from bfprov.publish.preflight import check
 from bfprov.publish.reconcile import record_observed
@@ -89,7 +91,7 @@ def apply(
         ]
         staged_results = run_checks(settings, staged)
         logged_in = {r.account for r in staged_results if r.success}
-        outcomes = run_changes(snap, actionable, passwords, logged_in, breaker)
+        outcomes = carry_out(partial(run_changes, snap, actionable, passwords, logged_in), breaker)
         live = _live_checks(outcomes, targets) if verify else []
         live_results = run_checks(settings, live)
         record(staged_results + live_results, staged + live, locked=True)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.apply.events import log_outcomes
-from bfprov.apply.executor import Inputs, Outcome, execute
+from bfprov.apply.executor import Inputs, Outcome
 from bfprov.apply.lock import apply_lock
-from bfprov.apply.run import Deliveries
+from bfprov.apply.run import run_jobs
 from bfprov.desired.secret import p12_password
 from bfprov.desired.selection import Selection
 from bfprov.errors import BfprovError
 from bfprov.plan.operations import promotion
 from bfprov.plan.snapshot import load
 from bfprov.publish.breaker import Breaker
+from bfprov.publish.deliver import carry_out
 from bfprov.publish.planning import snapshot
 from bfprov.publish.preflight import check
 from bfprov.publish.reconcile import record_observed
@@ -86,13 +87,7 @@ def promote(
 
 def _promote(jobs: list[Inputs], breaker: Breaker) -> list[Outcome]:
     """Promote each job's staged pair, then deliver it (the run's deliveries, in parallel)."""
-    outcomes = []
-    with Deliveries(breaker) as deliveries:
-        for job in jobs:
-            outcome = execute(job)
-            log_outcomes([(job.target.output_dir, outcome, ("promote",))])
-            deliveries.submit(job.target, job.change, outcome)
-            outcomes.append(outcome)
+    outcomes = carry_out(partial(run_jobs, jobs, ("promote",)), breaker)
     for outcome in outcomes:
         if outcome.promoted:
             console.say(f"Promoted the staged pair of {outcome.account}: it is now live.")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.apply.events import log_outcomes
-from bfprov.apply.executor import Inputs, execute
+from bfprov.apply.executor import Inputs
 from bfprov.apply.lock import apply_lock
-from bfprov.apply.run import Deliveries
+from bfprov.apply.run import run_jobs
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
 from bfprov.observed.account import observe_account
@@ -17,6 +17,7 @@ from bfprov.observed.observe import archived_generations
 from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
 from bfprov.publish.breaker import Breaker
+from bfprov.publish.deliver import carry_out
 from bfprov.publish.observe import labelled_targets
 from bfprov.publish.preflight import check
 from bfprov.views.apply import delivery_failed, say_deliveries
@@ -51,20 +52,17 @@ def rollback(
             console.say(change_text(change))
         if not yes:
             console.confirm("Roll back?", "rollback")
-        outcome = execute(
-            Inputs(
-                target=target,
-                observed=observed,
-                change=change,
-                now=datetime.now(UTC),
-                cnf_text=render_cnfs(desired)[account],
-                p12_password=password,
-                promote=False,
-            )
+        job = Inputs(
+            target=target,
+            observed=observed,
+            change=change,
+            now=datetime.now(UTC),
+            cnf_text=render_cnfs(desired)[account],
+            p12_password=password,
+            promote=False,
         )
-        log_outcomes([(target.output_dir, outcome, change.reasons)])
-        with Deliveries(Breaker(timeout=settings.publish_timeout)) as deliveries:
-            deliveries.submit(target, change, outcome)
+        breaker = Breaker(timeout=settings.publish_timeout)
+        [outcome] = carry_out(partial(run_jobs, [job], None), breaker)
     facts = generation.pair.crt_facts
     fingerprint = facts.fingerprint_sha256[:16] if facts else "?"
     console.say(

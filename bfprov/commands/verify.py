@@ -6,10 +6,10 @@ import time
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.apply.run import on_failure
 from bfprov.desired.selection import Selection
 from bfprov.observed.observe import observe
 from bfprov.plan.snapshot import load
+from bfprov.publish.deliver import on_failure
 from bfprov.verify.checks import PARALLEL, Check, known_logins, record, run_checks, upload_pending
 from bfprov.views.apply import report_hooks
 from bfprov.views.verify import show, summary

@@ -32,9 +32,9 @@ from pydantic import (
     model_validator,
 )
 
+from bfprov.desired import age
 from bfprov.desired.fields import SecretRef, quote
 from bfprov.durations import parse_duration
-from bfprov.publish import age
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 PLACEHOLDER = "{account}"

@@ -50,7 +50,7 @@ def _warn_if_tracked(desired: Desired) -> None:
 
 def render_cnfs(desired: Desired) -> dict[str, str | None]:
     """The openssl.cnf each account should have (None where cnf is not an output)."""
-    from bfprov.apply.render import render_openssl_cnf, template_dirs
+    from bfprov.desired.render import render_openssl_cnf, template_dirs
 
     return {
         t.name: render_openssl_cnf(t.account, template_dirs(t.templates))

@@ -16,6 +16,7 @@ runs it, once.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -27,15 +28,20 @@ from bfprov.desired.models import Output
 from bfprov.errors import BfprovError
 from bfprov.layout import STAGED
 from bfprov.observed.files import read_bytes
+from bfprov.plan.model import Action, Publish, Stage
 from bfprov.publish.observe import Delivery, labelled_targets, read_deliveries
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
+    from bfprov.apply.executor import Outcome
+    from bfprov.apply.run import Written
     from bfprov.desired.models import Target
+    from bfprov.plan.model import Change
     from bfprov.publish.breaker import Breaker
     from bfprov.publish.bundle import Bundle
     from bfprov.publish.hooks import HookResult
+    from bfprov.verify.checks import CheckResult
 
 
 def _breaker(breaker: Breaker | None) -> Breaker:
@@ -229,3 +235,101 @@ def run_hooks(target: Target, kind: str, fingerprint: str | None, delivered: Del
         target.name, "hook", target=result.program, fingerprint=fingerprint,
         detail=f"{'on_failure' if kind == 'failed' else 'on_live'} ({kind}): {result.describe()}",
     )])  # fmt: skip
+
+
+# --- a run's deliveries ----------------------------------------------------------------
+
+
+class Deliveries:
+    """A run's deliveries (apply, promote, rollback), a few accounts at a time.
+
+    Each account's delivery goes to its targets in the profile's order, then runs its
+    hooks; accounts do not wait for one another, and one account's failed target never
+    stops another's delivery. Leaving the block waits for every delivery under way and
+    sets each outcome's `delivered`.
+    """
+
+    def __init__(self, breaker: Breaker | None = None) -> None:
+        self.breaker = _breaker(breaker)
+        self._pool = ThreadPoolExecutor(self.breaker.parallel, thread_name_prefix="bfprov-deliver")
+        self._running: list[tuple[Outcome, Future[Delivered | None]]] = []
+
+    def submit(self, target: Target, change: Change, outcome: Outcome) -> None:
+        """Start delivering what `change` did (its `outcome`) for `target`."""
+        future = self._pool.submit(deliver_change, target, change, outcome, self.breaker)
+        self._running.append((outcome, future))
+
+    def __enter__(self) -> Deliveries:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        # Every delivery submitted is waited for, even after an error or Ctrl-C: its
+        # account's files are written, and a pair gone live that reached no target would
+        # leave no trace of the on_live it owes. The breaker bounds the wait.
+        self._pool.shutdown(wait=True)
+        failure: BaseException | None = None
+        for outcome, future in self._running:
+            error = future.exception()
+            if error is None:
+                outcome.delivered = future.result()
+            elif failure is None:
+                failure = error
+        if failure is not None and kind is None:
+            raise failure
+
+
+def deliver_change(
+    target: Target, change: Change, outcome: Outcome, breaker: Breaker | None = None
+) -> Delivered | None:
+    """The change's publishing steps, once its files are written; then its hooks.
+
+    A new live pair (created, promoted, rolled back) goes to every target and then runs
+    `on_live`; a staged pair is offered to the targets that keep a next version; drift
+    is repaired. A failure runs `on_failure`; local files stay as they are, and the
+    targets that missed a new live pair owe its `on_live`, run by the apply whose
+    delivery reaches them all.
+    """
+    went_live = outcome.created or outcome.promoted or outcome.restored is not None
+    kind = "created" if outcome.created else "promoted" if outcome.promoted else "rolled_back"
+    delivered = Delivered()
+    acted = False
+    for step in change.steps:
+        if isinstance(step, Stage) and outcome.staged:
+            stage(target, step.labels, delivered, breaker)
+            acted = True
+        elif isinstance(step, Publish) and (went_live or change.action not in _GOES_LIVE):
+            went = kind if went_live else None
+            publish(target, step.labels, delivered, went_live=went, breaker=breaker)
+            acted = True
+    if not delivered.failed and (went_live or delivered.owed):
+        # A retry that delivered a pair which went live earlier runs the on_live it owed.
+        fingerprint = outcome.fingerprint if went_live else bundle_of(target).fingerprint
+        run_hooks(target, kind if went_live else delivered.owed[-1], fingerprint, delivered)
+        settle(target)
+        acted = True
+    if delivered.failed:
+        # BFPROV_FINGERPRINT: the pair that failed to be delivered (during a rotation, the
+        # live pair a repair could not deliver is not the staged one the outcome names).
+        run_hooks(target, "failed", delivered.failed_fingerprint or outcome.fingerprint, delivered)
+    return delivered if acted or delivered.failed else None
+
+
+_GOES_LIVE = (Action.CREATE, Action.PROMOTE)
+
+
+def on_failure(target: Target, results: Sequence[CheckResult]) -> Delivered:
+    """Run the account's `on_failure` hook after its login check failed."""
+    delivered = Delivered()
+    fingerprint = next((r.fingerprint for r in results if r.account == target.name), None)
+    run_hooks(target, "failed", fingerprint, delivered)
+    return delivered
+
+
+def carry_out(run: Callable[[Written], list[Outcome]], breaker: Breaker) -> list[Outcome]:
+    """Execute, record, deliver, run hooks: the one sequence apply, promote and rollback
+    share. `run` executes the changes (`apply.run.run_changes` or `run_jobs`) and logs each
+    in the audit trail as soon as its files are written; its delivery (targets, then
+    hooks) starts at once in the run's pool. Returns when every delivery is done, each
+    outcome's `delivered` set."""
+    with Deliveries(breaker) as deliveries:
+        return run(deliveries.submit)
