@@ -257,11 +257,6 @@ def test_a_hook_never_gets_the_vault_token_the_profile_names(
 # --- found by the state machine (test_publish_states.py) ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="not fixed yet: while a staged pair awaits its upload, the account's change is "
-    "`promote` and a target's drift is neither planned nor repaired",
-)
 def test_a_target_deleted_while_a_staged_pair_awaits_upload_is_planned_and_restored(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -382,14 +382,6 @@ SETTINGS = settings(
 )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defects of issue 19, fixed on other branches: after a promotion from "
-    "AWSPENDING, AWSCURRENT lacks keystore.p12; a target back after a failed delivery stays "
-    "unpublished in status; a lost reply to a Vault write, or a run killed between write and "
-    "record, gives a permanent conflict or a stuck bfprov_published 0; and, not fixed yet, "
-    "a target deleted while a staged pair awaits upload is neither planned nor restored",
-)
 def test_publishing_keeps_its_invariants(world: World) -> None:
     machine = type("Machine", (Publishing,), {"world": world})
     run_state_machine_as_test(machine, settings=SETTINGS)

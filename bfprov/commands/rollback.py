@@ -18,7 +18,6 @@ from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
 from bfprov.publish.breaker import Breaker
 from bfprov.publish.deliver import carry_out
-from bfprov.publish.observe import labelled_targets
 from bfprov.publish.preflight import check
 from bfprov.views.apply import delivery_failed, say_deliveries
 from bfprov.views.plan import change_text
@@ -46,7 +45,7 @@ def rollback(
             raise BfprovError(f"{account} has no archived generation with a key pair to restore")
         generation = generations[-1]
         password = p12_password(target)
-        change = plan_rollback(account, generation.name, tuple(labelled_targets(target)))
+        change = plan_rollback(account, generation.name, target.publications)
         if not console.quiet():  # what it will do, targets included, as apply shows it
             console.say("bfprov will perform these actions:\n")
             console.say(change_text(change))

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from bfprov.desired.models import Output
+    from bfprov.desired.targets import TargetRef
 
 FORMAT_VERSION = 1  # of the plan JSON (`plan --json`, saved plans)
 
@@ -85,16 +86,30 @@ class Restore:
 
 @dataclass(frozen=True)
 class Publish:
-    """Deliver the live pair (after this change's other steps) to these targets, by label."""
+    """Deliver the live pair (after this change's other steps) to these targets.
 
-    labels: tuple[str, ...]
+    `repair`: the targets lack the live pair the account has now; the step is for when the
+    change makes no new pair live (a promotion still waiting for its upload), since a new
+    live pair goes to every target anyway.
+    """
+
+    targets: tuple[TargetRef, ...]
+    repair: bool = False
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(t.label for t in self.targets)
 
 
 @dataclass(frozen=True)
 class Stage:
     """Offer the staged pair to the targets that keep a next version (AWS: AWSPENDING)."""
 
-    labels: tuple[str, ...]
+    targets: tuple[TargetRef, ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(t.label for t in self.targets)
 
 
 Step = (
@@ -125,7 +140,8 @@ class Change:
     @property
     def publish_to(self) -> tuple[str, ...]:
         """The targets (by label) this change delivers the live pair to."""
-        return tuple(label for s in self.steps if isinstance(s, Publish) for label in s.labels)
+        labels = (label for s in self.steps if isinstance(s, Publish) for label in s.labels)
+        return tuple(dict.fromkeys(labels))  # a repair and a promotion may name one twice
 
     @property
     def stage_to(self) -> tuple[str, ...]:

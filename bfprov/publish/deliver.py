@@ -29,7 +29,8 @@ from bfprov.errors import BfprovError
 from bfprov.layout import STAGED
 from bfprov.observed.files import read_bytes
 from bfprov.plan.model import Action, Publish, Stage
-from bfprov.publish.observe import Delivery, labelled_targets, read_deliveries
+from bfprov.publish.kinds import build
+from bfprov.publish.observe import Delivery, read_deliveries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from bfprov.apply.executor import Outcome
     from bfprov.apply.run import Written
     from bfprov.desired.models import Target
+    from bfprov.desired.targets import TargetRef
     from bfprov.plan.model import Change
     from bfprov.publish.breaker import Breaker
     from bfprov.publish.bundle import Bundle
@@ -105,45 +107,43 @@ def staged_p12(target: Target, crt: bytes, key: bytes) -> bytes | None:
 
 def publish(
     target: Target,
-    labels: Sequence[str],
+    refs: Sequence[TargetRef],
     delivered: Delivered,
     *,
     went_live: str | None = None,
     breaker: Breaker | None = None,
 ) -> None:
-    """Deliver the live pair to the targets named by `labels`, recording each result.
+    """Deliver the live pair to the targets `refs` name, recording each result.
 
     `went_live` is the on_live event of a pair that just went live: a target that fails
     keeps it on record as owed, and the delivery that reaches it later reports it in
     `delivered.owed`, so that on_live still runs once bots there can have the pair.
     """
     from bfprov.publish.base import PublishError
-    from bfprov.publish.kinds import make_target
 
     run = _breaker(breaker)
-    configs = labelled_targets(target)
-    chosen = [(label, configs[label]) for label in labels if label in configs]
-    if not chosen:
+    if not refs:
         return
     bundle = bundle_of(target)
     records = read_deliveries(target.directory)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     if went_live:
         # Written ahead of the targets: killed from here on, the next run owes on_live.
-        for label, _ in chosen:
-            known = records.get(label)
-            records[label] = (
+        for ref in refs:
+            known = records.get(ref.label)
+            records[ref.label] = (
                 replace(known, owed=went_live)
                 if known
                 else Delivery(None, None, None, now, None, went_live)
             )
         write_deliveries(target.directory, records)
     events = []
-    for label, config in chosen:
+    for ref in refs:
+        label, config = ref.label, ref.config
         previous = records.get(label)
         last = previous.version if previous else None
         try:
-            made = make_target(config, target.name, target.source.parent, timeout=run.timeout)
+            made = build(ref, timeout=run.timeout)
             result = run.call(config, label, partial(made.publish, bundle, last_version=last))
         except PublishError as exc:
             version = exc.written_version or last
@@ -176,26 +176,25 @@ def settle(target: Target) -> None:
 
 
 def stage(
-    target: Target, labels: Sequence[str], delivered: Delivered, breaker: Breaker | None = None
+    target: Target,
+    refs: Sequence[TargetRef],
+    delivered: Delivered,
+    breaker: Breaker | None = None,
 ) -> None:
     """Offer the staged pair to the targets that keep a next version (AWS: AWSPENDING)."""
     from bfprov.publish.base import PublishError
-    from bfprov.publish.kinds import make_target
 
     run = _breaker(breaker)
-    configs = labelled_targets(target)
     try:
         bundle = bundle_of(target, staged=True)
     except BfprovError as exc:  # its p12 password cannot be read
         delivered.failed.append(f"the staged pair was not offered: {exc}")
         return
     events = []
-    for label in labels:
-        config = configs.get(label)
-        if config is None:
-            continue
+    for ref in refs:
+        label, config = ref.label, ref.config
         try:
-            made = make_target(config, target.name, target.source.parent, timeout=run.timeout)
+            made = build(ref, timeout=run.timeout)
             if run.call(config, label, partial(made.stage, bundle)) is None:
                 continue  # this target keeps no next version
         except PublishError as exc:
@@ -295,11 +294,11 @@ def deliver_change(
     acted = False
     for step in change.steps:
         if isinstance(step, Stage) and outcome.staged:
-            stage(target, step.labels, delivered, breaker)
+            stage(target, step.targets, delivered, breaker)
             acted = True
-        elif isinstance(step, Publish) and (went_live or change.action not in _GOES_LIVE):
+        elif isinstance(step, Publish) and _delivers(step, change, went_live):
             went = kind if went_live else None
-            publish(target, step.labels, delivered, went_live=went, breaker=breaker)
+            publish(target, step.targets, delivered, went_live=went, breaker=breaker)
             acted = True
     if not delivered.failed and (went_live or delivered.owed):
         # A retry that delivered a pair which went live earlier runs the on_live it owed.
@@ -315,6 +314,14 @@ def deliver_change(
 
 
 _GOES_LIVE = (Action.CREATE, Action.PROMOTE)
+
+
+def _delivers(step: Publish, change: Change, went_live: bool) -> bool:
+    """Whether a Publish step runs: a repair only when no new pair went live (that one
+    goes to every target), the new pair's step only once it is live."""
+    if step.repair:
+        return not went_live
+    return went_live or change.action not in _GOES_LIVE
 
 
 def on_failure(target: Target, results: Sequence[CheckResult]) -> Delivered:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from bfprov.desired.models import Desired
+    from bfprov.desired.targets import TargetRef
+    from bfprov.observed.account import Pair
     from bfprov.observed.observe import Observed
     from bfprov.plan.snapshot import Snapshot
     from bfprov.publish.breaker import Breaker
@@ -47,7 +49,7 @@ def snapshot(
     publications = observe_publications(desired, refresh=refresh, breaker=breaker)
     if not publications:
         return snap
-    plan = with_publications(snap.plan, snap.observed, publications)
+    plan = with_publications(snap.plan, desired, snap.observed, publications)
     order = {t.name: i for i, t in enumerate(desired.targets)}
     changes = sorted(plan.changes, key=lambda c: order.get(c.account, len(order)))
     plan = dataclasses.replace(plan, changes=tuple(changes))
@@ -71,43 +73,69 @@ def drift(state: TargetState, live_fingerprint: str) -> str | None:
 
 
 def with_publications(
-    plan: Plan, observed: Observed, publications: Mapping[str, tuple[TargetState, ...]]
+    plan: Plan,
+    desired: Desired,
+    observed: Observed,
+    publications: Mapping[str, tuple[TargetState, ...]],
 ) -> Plan:
     """The plan with its publishing steps and `publish` changes."""
     if not publications:
         return plan
+    refs = {t.name: {r.label: r for r in t.publications} for t in desired.targets}
     changes = {c.account: c for c in plan.changes}
     noop = list(plan.noop)
     for account, states in publications.items():
-        labels = tuple(s.label for s in states)
         change = changes.get(account)
-        if change is not None and change.action in (Action.CREATE, Action.PROMOTE):
-            # The new live pair goes to every target once it is live.
-            changes[account] = replace(change, steps=(*change.steps, Publish(labels)))
-            continue
         if change is not None and change.action is Action.ORPHAN:
             continue
-        extra_steps: list[Publish | Stage] = []
-        rotating = change is not None and change.action is Action.ROTATE
         live = observed.accounts[account].live
-        if live.complete and live.matched and live.crt_facts is not None:
-            fingerprint = live.crt_facts.fingerprint_sha256
-            drifted = [(s.label, why) for s in states if (why := drift(s, fingerprint)) is not None]
-            stale = tuple(label for label, _ in drifted)
-            reasons = [why for _, why in drifted]
-            if stale:
-                extra_steps.append(Publish(stale))
-                if change is None:
-                    change = Change(account, Action.PUBLISH, (), requires_upload=False)
-                    noop.remove(account)
-                change = replace(change, reasons=(*change.reasons, *reasons))
-        pending = tuple(s.label for s in states if s.config.keeps_next_version)
-        if rotating and pending:
-            # After any repair: AWSPENDING needs the secret that Publish may recreate.
-            # Only the targets that keep a next version are named: the plan shows them.
-            extra_steps.append(Stage(pending))
-        if change is not None and extra_steps:
-            changes[account] = replace(change, steps=(*change.steps, *extra_steps))
+        updated = _publishing(account, change, states, refs[account], live)
+        if updated is None:
+            continue
+        if change is None:
+            noop.remove(account)
+        changes[account] = updated
     # The plan's changes keep their order; new `publish` changes come after them (the
     # snapshot puts every change back in the profiles' order).
     return replace(plan, changes=tuple(changes.values()), noop=tuple(noop))
+
+
+def _publishing(
+    account: str,
+    change: Change | None,
+    states: tuple[TargetState, ...],
+    refs: Mapping[str, TargetRef],
+    live: Pair,
+) -> Change | None:
+    """The account's change with its publishing steps (None: it needs none).
+
+    Drift is repaired first: for a change that makes a new pair live (a promotion that
+    may still wait for its upload), the repair runs only if the pair does not go live,
+    since a new live pair goes to every target anyway. A rotation offers its staged pair
+    to the targets that keep a next version, after any repair (AWSPENDING needs the
+    secret a repair may recreate).
+    """
+    goes_live = change is not None and change.action in (Action.CREATE, Action.PROMOTE)
+    drifted = _drifted(states, live)
+    steps: list[Publish | Stage] = []
+    if drifted:
+        steps.append(Publish(tuple(refs[label] for label in drifted), repair=goes_live))
+    if goes_live:
+        steps.append(Publish(tuple(refs.values())))
+    if change is not None and change.action is Action.ROTATE:
+        pending = tuple(refs[s.label] for s in states if s.config.keeps_next_version)
+        if pending:
+            steps.append(Stage(pending))
+    if not steps:
+        return None
+    change = change or Change(account, Action.PUBLISH, (), requires_upload=False)
+    reasons = (*change.reasons, *drifted.values())
+    return replace(change, reasons=reasons, steps=(*change.steps, *steps))
+
+
+def _drifted(states: tuple[TargetState, ...], live: Pair) -> dict[str, str]:
+    """Why each target that lacks the account's live pair needs it, by label."""
+    if not (live.complete and live.matched and live.crt_facts is not None):
+        return {}
+    fingerprint = live.crt_facts.fingerprint_sha256
+    return {s.label: why for s in states if (why := drift(s, fingerprint)) is not None}

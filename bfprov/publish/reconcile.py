@@ -3,8 +3,10 @@
 `status` and `bfprov_published` read the record (they never go to the network). A target
 seen holding the live pair counts as delivered, whoever wrote it and whatever the record
 said: a reply lost after the write, a kill between the write and the record, or a repair
-made out of band. So every `apply`, even one with nothing to do, records each target it
-saw holding the live pair. An `on_live` still owed stays owed: the plan delivers it.
+made out of band. So every `apply` (and `promote`), even one with nothing to do, records
+each target it saw holding the live pair, and each it saw without it (deleted or changed
+out of band) as no longer holding it. An `on_live` still owed stays owed: the plan
+delivers it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
 
 
 def record_observed(snap: Snapshot) -> None:
-    """Record, per account, each target observed holding its live pair."""
+    """Record, per account, each target observed holding its live pair, and each
+    recorded as holding it that was seen without it."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     for target in snap.desired.targets:
         states = snap.publications.get(target.name, ())
@@ -44,11 +47,15 @@ def _seen(
     not_after = live.crt_facts.not_after.replace(microsecond=0).isoformat()
     seen: dict[str, Delivery] = {}
     for s in states:
-        if s.error is not None or s.held_fingerprint != fingerprint:
-            continue
         known = s.recorded
-        if known is not None and known.error is None and known.fingerprint == fingerprint:
-            continue  # the record already says so
-        fresh = Delivery(fingerprint, not_after, s.held_version, now)
+        if s.error is not None or (known is not None and known.fingerprint == s.held_fingerprint):
+            continue  # not observed, or the record already says what the target holds
+        if s.held_fingerprint == fingerprint:
+            fresh = Delivery(fingerprint, not_after, s.held_version, now)
+        elif known is not None and known.fingerprint == fingerprint and known.error is None:
+            # Lost out of band (deleted, overwritten): no longer counted as published.
+            fresh = Delivery(s.held_fingerprint, None, s.held_version, now)
+        else:
+            continue
         seen[s.label] = replace(fresh, owed=known.owed) if known else fresh
     return seen
