@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bfprov import crypto
-from bfprov.apply.render import render_openssl_cnf, template_dirs
 from bfprov.apply.store import AccountWriter
 from bfprov.desired.models import Account, SecretRef, Subject
+from bfprov.desired.render import render_openssl_cnf, template_dirs
 from bfprov.layout import CNF_NAME, MODES
 from bfprov.observed.facts import P12Facts, PemFacts
 

@@ -174,13 +174,14 @@ def apply(
 def rollback(
     account: Annotated[str, typer.Argument(help="the account to roll back")],
     profiles: ProfilesOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     lock_timeout: LockTimeoutOpt = "0",
 ) -> None:
     """Bring back the newest archived generation as the live pair (upload it again)."""
     from bfprov.commands.rollback import rollback as run
 
     wait = _seconds(lock_timeout)
-    raise typer.Exit(run(_settings(profiles), account=account, lock_timeout=wait))
+    raise typer.Exit(run(_settings(profiles), account=account, yes=yes, lock_timeout=wait))
 
 
 @app.command()
@@ -277,12 +278,30 @@ def history(
     account: AccountOpt = None,
     select: SelectOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="the events as JSON")] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", metavar="WHEN", help="only events since: a duration ago (7d) or a date"
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", metavar="N", callback=_limit, help="only the newest N events"),
+    ] = None,
 ) -> None:
     """The audit trail: every change, publication, hook run and login check, oldest first."""
     from bfprov.commands.history import history as run
 
     chosen = _selection([*(names or []), *(account or [])], select)
-    raise typer.Exit(run(_settings(profiles), selection=chosen, as_json=json_))
+    raise typer.Exit(
+        run(_settings(profiles), selection=chosen, as_json=json_, since=since, limit=limit)
+    )
+
+
+def _limit(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} is not a number of events (1 or more)")
+    return value
 
 
 @app.command()

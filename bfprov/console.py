@@ -81,6 +81,11 @@ def raw(text: str) -> None:
     sys.stdout.flush()
 
 
+def write(text: str) -> None:
+    """Print a piece of a longer text exactly as it is (a stream of JSON)."""
+    sys.stdout.write(text)
+
+
 def warn(message: str) -> None:
     stderr().print(f"[yellow]warning:[/yellow] {_escape(message)}", markup=True)
 
@@ -113,6 +118,21 @@ def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
+
+
+def confirm(question: str, command: str) -> None:
+    """Ask `question` on a terminal; off one (a pipe, CI) refuse, naming `--yes`.
+
+    Raises BfprovError unless the operator answered yes: nothing is done without it.
+    """
+    from bfprov.errors import BfprovError
+
+    if not sys.stdin.isatty():
+        raise BfprovError(f"{command} needs confirmation: run it on a terminal, or pass --yes")
+    import typer
+
+    if not typer.confirm(question, default=False):
+        raise BfprovError(f"{command} cancelled; nothing was changed")
 
 
 def is_terminal() -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bfprov.errors import BfprovError
 
 
 class Settings(BaseSettings):
@@ -19,11 +21,23 @@ class Settings(BaseSettings):
         None, description="replaces scheme and host of every login and logout URL"
     )
     ca_bundle: Path | None = Field(None, description="PEM file of CAs to trust for the server")
+    publish_timeout: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="seconds to connect to a publishing target and for each reply (default 10)",
+    )
 
 
 def load_settings(profiles: Path | None = None) -> Settings:
     """The environment's settings; a --profiles option beats BFPROV_PROFILES."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # Settings hold no secret: the offending value may be quoted.
+        error = exc.errors()[0]
+        name = "BFPROV_" + "_".join(map(str, error["loc"])).upper()
+        raise BfprovError(f"{name}: {error['input']!r}: {error['msg']}") from None
     if profiles is not None:
         settings = settings.model_copy(update={"profiles": profiles})
     return settings

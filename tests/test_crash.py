@@ -409,7 +409,9 @@ STEP_SCENARIOS = {
         promote=True,
     ),
     # After a rollback the profile still asks for the second generation: apply stages it.
-    "rollback": Scenario("rollback", _prep_rollback, ("rollback", "solo"), "*", pending_ok=True),
+    "rollback": Scenario(
+        "rollback", _prep_rollback, ("rollback", "solo", "--yes"), "*", pending_ok=True
+    ),
 }
 
 Bases = Callable[[Scenario, list[str], Path], Fleet]

@@ -110,7 +110,7 @@ def test_rollback_restores_the_newest_archived_generation(fleet: Fleet) -> None:
     first = {n: (fleet.alice / n).read_bytes() for n in ("client-2048.key", "client-2048.crt")}
     fleet.rotate_to(2)
     second = (fleet.alice / "client-2048.crt").read_bytes()
-    code, out, err = fleet.run("rollback", "alice")
+    code, out, err = fleet.run("rollback", "alice", "--yes")
     assert code == 0, err
     for name, data in first.items():
         assert (fleet.alice / name).read_bytes() == data
@@ -128,14 +128,14 @@ def test_rollback_restores_the_newest_archived_generation(fleet: Fleet) -> None:
     assert change["action"] == "rotate"
     assert change["reasons"] == ["subject differs: CN 'alice gen 1' -> 'alice gen 2'"]
     # Rolling back again swaps the generations once more.
-    assert fleet.run("rollback", "alice")[0] == 0
+    assert fleet.run("rollback", "alice", "--yes")[0] == 0
     assert (fleet.alice / "client-2048.crt").read_bytes() == second
     assert fleet.plan()["changes"] == []
 
 
 def test_rollback_without_an_archive_is_refused(fleet: Fleet) -> None:
     before = (fleet.alice / "client-2048.crt").read_bytes()
-    code, _, err = fleet.run("rollback", "alice")
+    code, _, err = fleet.run("rollback", "alice", "--yes")
     assert code == 1
     assert "no archived generation" in err
     assert (fleet.alice / "client-2048.crt").read_bytes() == before

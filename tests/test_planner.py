@@ -146,7 +146,15 @@ CASES: list[tuple[str, ObservedAccount, Account | None, Action, bool, str]] = [
         None,
         Action.CREATE,
         True,
-        "no key on disk",
+        "new account: nothing on disk yet",
+    ),
+    (
+        "empty account directory",
+        replace(healthy(), live=EMPTY, derived={}),
+        None,
+        Action.CREATE,
+        True,
+        "no key or certificate on disk",
     ),
     ("all in order", healthy(), None, Action.NOOP, False, ""),
     (
@@ -464,7 +472,15 @@ def test_plan_table(
 def test_create_writes_a_live_pair() -> None:
     change = run(replace(healthy(), exists=False, dir_mode=None, live=EMPTY, derived={}))
     assert change.steps == (NewPair(staged=False, reuse_key=False),)
-    assert "no account directory yet" in change.reasons
+    # One reason for a new account, not one per missing thing (issue 19).
+    assert change.reasons == ("new account: nothing on disk yet",)
+
+
+def test_a_partly_missing_pair_keeps_its_distinct_reasons() -> None:
+    no_crt = run(healthy(live=pair(kf=key_facts(), cf=None, crt=False), derived={}))
+    assert no_crt.reasons[0] == "no certificate on disk"
+    no_key = run(healthy(live=pair(kf=None, cf=cert_facts(), key=False), derived={}))
+    assert no_key.reasons[0] == "no key on disk"
 
 
 def test_rotation_is_staged_and_keeps_housekeeping() -> None:

@@ -490,7 +490,7 @@ def test_verbose_output_holds_no_secret(
     emulator.upload("alice", fleet.crt("alice", staged=True).read_bytes())
     assert run("promote", "alice") == 0
     assert run("status") == 0
-    assert run("rollback", "alice") == 0
+    assert run("rollback", "alice", "--yes") == 0
     assert run("verify", "--json") == 1
 
     seen = "\n".join(transcript)

@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from bfprov.desired.targets import AwsSecretsManagerConfig
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import PublishError, Target, make_target
-from bfprov.publish.config import AwsSecretsManagerConfig
+from bfprov.publish.base import PublishError, Target
+from bfprov.publish.kinds import make_target
+from tests import needs
+from tests.lossy_proxy import LossyProxy
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     REGION,
     MakeBundle,
@@ -26,7 +29,7 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
 if TYPE_CHECKING:
     from pathlib import Path
 
-boto3 = pytest.importorskip("boto3")  # the [aws] extra
+boto3 = needs.module("boto3", "pip install 'bfprov[aws]'")
 
 
 @pytest.fixture
@@ -219,3 +222,38 @@ def test_without_boto3_one_line_says_what_to_install(
     with pytest.raises(PublishError) as exc:
         make_target(config, "alice", tmp_path)
     assert str(exc.value) == "aws target needs the boto3 package: pip install 'bfprov[aws]'"
+
+
+@pytest.mark.parametrize(
+    "operation", ["CreateSecret", "PutSecretValue", "UpdateSecretVersionStage", "TagResource"]
+)
+def test_a_lost_reply_converges_on_the_retry(
+    operation: str, aws: Moto, sm: Any, tmp_path: Path, make_bundle: MakeBundle
+) -> None:
+    """Every reply to `operation` is lost (boto3's own retry too): the retry finds what
+    was done, and the stages end as one publish would leave them."""
+    name = f"lost-{operation}/alice"
+    first, second = make_bundle(), make_bundle()
+    with LossyProxy(aws.endpoint) as proxy:
+        config = AwsSecretsManagerConfig(
+            region=REGION, name=name.replace("/alice", "/{account}"), endpoint_url=proxy.url
+        )
+        target = make_target(config, "alice", tmp_path, timeout=5)
+        if operation != "CreateSecret":
+            target.publish(first, last_version=None)
+        bundle = first if operation == "CreateSecret" else second
+        header = ("X-Amz-Target", f"secretsmanager.{operation}")
+        proxy.lose_reply("POST", "/", 10, header=header)  # boto3's retries included
+        with pytest.raises(PublishError):
+            target.publish(bundle, last_version=None)
+        assert proxy.lost, "the request reached the server"
+        proxy.heal()
+        published = target.publish(bundle, last_version=None)
+    assert published.fingerprint == bundle.fingerprint
+    expected = {bundle.fingerprint: ["AWSCURRENT"]}
+    if bundle is second:
+        expected[first.fingerprint] = ["AWSPREVIOUS"]
+    assert stages(sm, name) == expected
+    assert value(sm, name, "AWSCURRENT") == payload.payload(bundle)
+    tags = {t["Key"]: t["Value"] for t in sm.describe_secret(SecretId=name)["Tags"]}
+    assert tags["bfprov:fingerprint"] == bundle.fingerprint

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 
 from bfprov.desired.models import SecretRef
-from bfprov.publish.config import (
+from bfprov.desired.targets import (
     AwsSecretsManagerConfig,
     HooksConfig,
     KubernetesConfig,
@@ -115,7 +115,8 @@ AWS = {"region": "eu-west-1", "name": "betfair/{account}"}
     ("item", "expected"),
     [
         ({"vault": VAULT | {"path": "betfair/{acount}"}}, "'betfair/{acount}': only {account}"),
-        ({"vault": VAULT | {"path": "/betfair//x"}}, "'/betfair//x' is not a KV path"),
+        ({"vault": VAULT | {"path": "/betfair//x"}}, "'/betfair//x' starts with '/'"),
+        ({"vault": VAULT | {"path": "betfair/%x"}}, "'betfair/%x' is not a KV path"),
         ({"vault": VAULT | {"mount": "sec ret"}}, "'sec ret' is not a mount path"),
         ({"vault": VAULT | {"address": "ftp://v"}}, "'ftp://v' is not an http(s) URL"),
         (

@@ -50,7 +50,6 @@ def test_environment_and_argv(tmp_path: Path) -> None:
         argv,
         context(tmp_path, HookEvent.PROMOTED),
         timeout=20,
-        withhold=("BF_PASSWORD_ALICE", "VAULT_TOKEN"),
         base_env=base,
     )
     assert result.ok, result.output
@@ -81,23 +80,42 @@ def test_every_event_name(tmp_path: Path) -> None:
     assert names == ["created", "promoted", "rolled_back", "failed"]
 
 
-def test_the_parents_environment_by_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("BFPROV_TEST_INHERITED", "yes")
-    monkeypatch.setenv("BF_APP_KEY", "app-key-value")
+def test_the_environment_is_an_allow_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a fleet's shell holds: the AWS key, another account's password, a Vault token.
+    secrets = {
+        "AWS_SECRET_ACCESS_KEY": "aws-secret-value",
+        "AWS_SESSION_TOKEN": "aws-session-value",
+        "BOB_PASSWORD": "bob-password-value",
+        "BF_APP_KEY": "app-key-value",
+        "VAULT_TOKEN": "vault-token-value",
+        "SOME_RANDOM_VARIABLE": "random-value",
+        "BFPROV_PROFILES": "/etc/bfprov",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOOK_SETTING", "passed")
+    monkeypatch.setenv("TZ", "Europe/Rome")
+    monkeypatch.setenv("LC_TIME", "C")
     out = tmp_path / "out.json"
     result = run_hook(
         [sys.executable, "-c", DUMP, str(out)],
         context(tmp_path),
         timeout=20,
-        withhold=["BF_APP_KEY"],
+        pass_env=["HOOK_SETTING", "NOT_SET_ANYWHERE"],
     )
-    assert result.ok
+    assert result.ok, result.output
     env = json.loads(out.read_text())["env"]
-    assert env["BFPROV_TEST_INHERITED"] == "yes"
-    assert "BF_APP_KEY" not in env
-    assert "app-key-value" not in json.dumps(env)
+    assert env["HOOK_SETTING"] == "passed"  # named in hooks.pass_env
+    assert env["TZ"] == "Europe/Rome" and env["LC_TIME"] == "C"
+    assert env["PATH"] == os.environ["PATH"] and env["HOME"] == os.environ["HOME"]
+    assert "NOT_SET_ANYWHERE" not in env
+    for name, value in secrets.items():
+        assert name not in env
+        assert value not in json.dumps(env)
+    allowed = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "HOOK_SETTING"}
+    extra = {k for k in env if k not in allowed and not k.startswith(("LC_", "BFPROV_"))}
+    assert extra == set()
+    assert {k for k in env if k.startswith("BFPROV_")} == set(context(tmp_path).environment())
 
 
 def test_a_failing_hook_is_reported(tmp_path: Path) -> None:
@@ -106,6 +124,36 @@ def test_a_failing_hook_is_reported(tmp_path: Path) -> None:
     assert (result.ok, result.outcome) == (False, 3)
     assert result.output.strip() == "restart failed"
     assert result.describe().startswith(f"hook {sys.executable}: exit status 3 after ")
+
+
+def test_a_failure_shows_the_last_lines_of_output_cleaned(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "for i in range(1, 21): print(f'line {i}')\n"
+        "print('\\x1b[31mred\\x1b[0m and a bell\\x07 and a\\x00nul')\n"
+        "print('x' * 2000, file=sys.stderr)\n"
+        "print('restart failed: bot@alice is not loaded', file=sys.stderr)\n"
+        "sys.exit(3)\n"
+    )
+    result = run_hook([sys.executable, "-u", "-c", script], context(tmp_path), timeout=20)
+    assert result.outcome == 3
+    lines = result.last_lines()
+    assert lines[-1] == "restart failed: bot@alice is not loaded"
+    assert "red and a bell and anul" in lines
+    assert "line 20" in lines and "line 1" not in lines
+    assert len(lines) <= 5 and sum(len(line) for line in lines) <= 500
+    assert not any(ch < " " or ch == "\x7f" for line in lines for ch in line)
+    assert "x" * 197 + "..." in lines  # a runaway line is cut
+    described = result.describe()
+    assert described.startswith(f"hook {sys.executable}: exit status 3 after ")
+    assert "\n" not in described and "\x1b" not in described
+    assert described.endswith("restart failed: bot@alice is not loaded")
+    assert "last output: " in described and "line 20" in described
+
+
+def test_a_hook_that_succeeds_is_described_without_its_output(tmp_path: Path) -> None:
+    result = run_hook([sys.executable, "-c", "print('all good')"], context(tmp_path), timeout=20)
+    assert result.ok and "all good" not in result.describe()
 
 
 def test_a_hook_that_cannot_start_is_reported(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from ruamel.yaml import YAML
 
-from bfprov.publish.base import Published, PublishError, make_target
-from bfprov.publish.config import KubernetesConfig
+from bfprov.desired.targets import KubernetesConfig
+from bfprov.publish.base import Published, PublishError
+from bfprov.publish.kinds import make_target
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     AgeIdentity,
     MakeBundle,
@@ -20,6 +21,7 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     make_bundle,
     publish_key,
     sops_env,
+    sops_on_path,
 )
 
 if TYPE_CHECKING:
@@ -144,11 +146,15 @@ def test_sops_manifest_decrypts_to_the_pair(
 
 
 def test_sops_failure_names_the_target_and_writes_nothing(
-    tmp_path: Path, make_bundle: MakeBundle, age_identity: AgeIdentity
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+    age_identity: AgeIdentity,
+    sops_on_path: str,
 ) -> None:
-    # A well-formed recipient whose checksum is wrong: sops refuses it.
+    # A well-formed recipient whose checksum is wrong: sops refuses it. (Validation refuses
+    # it first; built without validation here, to see what a sops failure looks like.)
     broken = age_identity.recipient[:-1] + ("q" if age_identity.recipient[-1] != "q" else "p")
-    config = KubernetesConfig(
+    config = KubernetesConfig.model_construct(
         dir="k8s", namespace="bots", name="betfair-{account}", sops_age_recipients=[broken]
     )
     target = make_target(config, "alice", tmp_path, timeout=20)
@@ -198,3 +204,46 @@ def test_an_unwritable_directory_is_a_publish_error(
     with pytest.raises(PublishError) as exc:
         target.publish(make_bundle(), last_version=None)
     assert str(exc.value).startswith(f"{target.label}: ")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "version: 1\noutput_dir: certs\naccounts: []\n",  # a profile
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: betfair-alice, labels: {app: x}}\n",
+        "{not: [yaml",
+    ],
+)
+def test_a_file_bfprov_did_not_write_is_never_replaced(
+    tmp_path: Path, make_bundle: MakeBundle, content: str
+) -> None:
+    theirs = tmp_path / "k8s" / "betfair-alice.yaml"
+    theirs.parent.mkdir()
+    theirs.write_text(content)
+    config = KubernetesConfig(dir="k8s", namespace="bots", name="betfair-{account}")
+    target = make_target(config, "alice", tmp_path)
+    with pytest.raises(PublishError) as exc:
+        target.publish(make_bundle(), last_version=None)
+    assert str(exc.value).startswith(f"{target.label}: {theirs} exists and bfprov did not write")
+    assert theirs.read_text() == content
+
+
+def test_a_sops_manifest_bfprov_wrote_is_replaced(
+    tmp_path: Path, sops_env: AgeIdentity, make_bundle: MakeBundle
+) -> None:
+    config = KubernetesConfig(
+        dir="k8s",
+        namespace="bots",
+        name="betfair-{account}",
+        sops_age_recipients=[sops_env.recipient],
+    )
+    target = make_target(config, "alice", tmp_path, timeout=20)
+    target.publish(make_bundle(), last_version=None)
+    # Encrypted, the labels stay readable: bfprov knows the file for its own.
+    assert load((tmp_path / "k8s" / "betfair-alice.yaml").read_text())["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "bfprov"
+    }
+    second = make_bundle()
+    target.publish(second, last_version=None)
+    observed = target.observe()
+    assert observed is not None and observed.fingerprint == second.fingerprint

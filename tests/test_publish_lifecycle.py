@@ -25,7 +25,9 @@ import pytest
 
 from bfprov import crypto
 from bfprov.cli import main
+from tests import needs
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
+    MOTO,
     REGION,
     AgeIdentity,
     Bao,
@@ -36,13 +38,14 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     moto_server,
     openbao,
     sops_env,
+    sops_on_path,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-hvac = pytest.importorskip("hvac")  # the [vault] extra
-boto3 = pytest.importorskip("boto3")  # the [aws] extra
+hvac = needs.module("hvac", "pip install 'bfprov[vault]'")
+boto3 = needs.module("boto3", "pip install 'bfprov[aws]'")
 
 BITS = 1024  # fast keys (a warning says so): these tests are about delivery
 STEM = f"client-{BITS}"
@@ -366,7 +369,7 @@ def test_create_rotate_promote_rollback_through_every_target(fleet: Fleet) -> No
     assert fleet.plan()[1]["changes"] == []
 
     # Rollback: the old pair goes back to every target, on_live runs again.
-    out = fleet.ok("rollback", "alice")
+    out = fleet.ok("rollback", "alice", "--yes")
     for label in labels.values():
         assert f"Published alice to {label}" in out
     assert fleet.fingerprint() == first
@@ -503,7 +506,7 @@ class Switch:
 
 @pytest.fixture
 def own_moto() -> Iterator[Switch]:
-    switch = Switch(pytest.importorskip("moto.server").ThreadedMotoServer)
+    switch = Switch(needs.module("moto.server", MOTO).ThreadedMotoServer)
     switch.start()
     try:
         yield switch

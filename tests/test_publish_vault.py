@@ -11,9 +11,12 @@ import pytest
 
 from bfprov import crypto
 from bfprov.desired.models import Subject
+from bfprov.desired.targets import VaultConfig
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError, Target, make_target
-from bfprov.publish.config import VaultConfig
+from bfprov.publish.base import Published, PublishError, Target
+from bfprov.publish.kinds import make_target
+from tests import needs
+from tests.lossy_proxy import LossyProxy
 from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
     Bao,
     MakeBundle,
@@ -25,9 +28,10 @@ from tests.servers import (  # noqa: F401 (fixtures, for the tests below)
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
-hvac = pytest.importorskip("hvac")  # the [vault] extra
+hvac = needs.module("hvac", "pip install 'bfprov[vault]'")
 
 TOKEN_ENV = "BFPROV_TEST_VAULT_TOKEN"
 
@@ -72,22 +76,26 @@ def test_publish_then_observe(vault_target: Target, openbao: Bao, make_bundle: M
     assert vault_target.label == f"vault {openbao.address} secret/{path}"
 
 
-def test_check_and_set_on_the_version_bfprov_wrote(
-    vault_target: Target, make_bundle: MakeBundle
+def test_bfprovs_own_versions_are_no_conflict_whatever_the_record_says(
+    vault_target: Target, openbao: Bao, make_bundle: MakeBundle
 ) -> None:
+    """The metadata says which version bfprov wrote last: a record that a lost reply or a
+    kill left behind (an older version, or none) is no conflict."""
     first = vault_target.publish(make_bundle(), last_version=None)
     second = vault_target.publish(make_bundle(), last_version=first.version)
     assert second.version == "2"
-    with pytest.raises(PublishError) as stale:
-        vault_target.publish(make_bundle(), last_version="1")
-    assert str(stale.value) == (
-        f"{vault_target.label}: conflict: the secret changed since bfprov wrote version 1 "
-        "(now at version 2)"
-    )
-    with pytest.raises(PublishError, match="conflict: a secret bfprov did not write"):
-        vault_target.publish(make_bundle(), last_version=None)
+    assert vault_target.publish(make_bundle(), last_version="1").version == "3"
+    fourth = make_bundle()
+    assert vault_target.publish(fourth, last_version=None).version == "4"
     observed = vault_target.observe()
-    assert observed is not None and observed.fingerprint == second.fingerprint
+    assert observed is not None and observed.fingerprint == fourth.fingerprint
+    meta = client(openbao).secrets.kv.v2.read_secret_metadata(
+        path="test_bfprovs_own_versions_are_no_conflict_whatever_the_record_says/alice"
+    )
+    custom = meta["data"]["custom_metadata"]
+    assert {k: v for k, v in custom.items() if not k.startswith("prior_")} == payload.metadata(
+        fourth
+    ) | {"version": "4"}
 
 
 def test_deleted_out_of_band_observes_as_none(
@@ -142,18 +150,20 @@ def test_observe_reads_metadata_only(
     assert token not in str(denied.value)
 
 
-def test_data_written_but_metadata_refused_names_the_version(
+def test_a_token_that_may_not_write_metadata_writes_nothing(
     vault_target: Target,
     openbao: Bao,
     make_bundle: MakeBundle,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """The version written is handed back, so the next publish is not a false conflict."""
+    """The description is written before the data: a token that may write the data only
+    fails before writing anything, so the data never outruns its description."""
     root = client(openbao)
     root.sys.create_or_update_policy(
         name="data-only",
-        policy='path "secret/data/partial/*" { capabilities = ["create", "update"] }',
+        policy='path "secret/data/partial/*" { capabilities = ["create", "update"] }\n'
+        'path "secret/metadata/partial/*" { capabilities = ["read"] }',
     )
     token = root.auth.token.create(policies=["data-only"], ttl="5m")["auth"]["client_token"]
     monkeypatch.setenv(TOKEN_ENV, token)
@@ -162,18 +172,16 @@ def test_data_written_but_metadata_refused_names_the_version(
     )
     with pytest.raises(PublishError) as exc:
         make_target(config, "alice", tmp_path, timeout=5).publish(make_bundle(), last_version=None)
-    assert exc.value.written_version == "1"
-    assert exc.value.reason == (
-        "wrote version 1 but not its metadata: permission denied (check the token and its policy)"
-    )
+    assert exc.value.reason == "permission denied (check the token and its policy)"
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        root.secrets.kv.v2.read_secret_version(path="partial/alice", raise_on_deleted_version=True)
     monkeypatch.setenv(TOKEN_ENV, openbao.token)
     target = make_target(config, "alice", tmp_path, timeout=5)
-    observed = target.observe()
-    assert observed is not None and (observed.fingerprint, observed.version) == (None, "1")
+    assert target.observe() is None
     bundle = make_bundle()
-    assert target.publish(bundle, last_version=exc.value.written_version).version == "2"
+    assert target.publish(bundle, last_version=None).version == "1"
     assert target.observe() == Published(
-        bundle.fingerprint, bundle.not_after.replace(microsecond=0), "2"
+        bundle.fingerprint, bundle.not_after.replace(microsecond=0), "1"
     )
 
 
@@ -291,3 +299,145 @@ def test_without_hvac_one_line_says_what_to_install(
     with pytest.raises(PublishError) as exc:
         make_target(config, "alice", tmp_path)
     assert str(exc.value) == "vault target needs the hvac package: pip install 'bfprov[vault]'"
+
+
+# --- lost replies: idempotent delivery -------------------------------------------------
+
+
+@pytest.fixture
+def lossy(openbao: Bao) -> Iterator[LossyProxy]:
+    with LossyProxy(openbao.address) as proxy:
+        yield proxy
+
+
+def _through(
+    proxy: LossyProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, path: str
+) -> Target:
+    config = VaultConfig(address=proxy.url, token={"env": TOKEN_ENV}, path=path)
+    return make_target(config, "alice", tmp_path, timeout=5)
+
+
+@pytest.mark.parametrize("lost", ["data", "metadata"])
+def test_a_lost_reply_is_never_a_conflict(
+    lost: str,
+    lossy: LossyProxy,
+    openbao: Bao,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+) -> None:
+    """The write happened, its reply never came back: the retry finds the pair there (or
+    writes it), whatever version bfprov's record names, and the target holds the pair."""
+    monkeypatch.setenv(TOKEN_ENV, openbao.token)
+    path = f"lost-{lost}/{{account}}"
+    target = _through(lossy, monkeypatch, tmp_path, path)
+    first = target.publish(make_bundle(), last_version=None)
+    second = make_bundle()
+    lossy.lose_reply("POST", f"/v1/secret/{lost}/lost-{lost}/alice")
+    with pytest.raises(PublishError, match="unreachable"):
+        target.publish(second, last_version=first.version)
+    assert lossy.lost  # the request reached OpenBao; only its reply was lost
+    # Observing (metadata only) says what the target holds: the new pair, or still the
+    # old one when only the description went through; never a value nobody wrote.
+    observed = target.observe()
+    assert observed is not None and observed.fingerprint in (first.fingerprint, second.fingerprint)
+    # The retry, with the version bfprov had on record before, converges: no conflict.
+    again = target.publish(second, last_version=first.version)
+    assert again.fingerprint == second.fingerprint
+    assert target.observe() == Published(
+        second.fingerprint, second.not_after.replace(microsecond=0), again.version
+    )
+    kv = client(openbao).secrets.kv.v2
+    data = kv.read_secret_version(path=f"lost-{lost}/alice", raise_on_deleted_version=True)
+    assert data["data"]["data"] == payload.data(second)
+    assert data["data"]["metadata"]["version"] == int(again.version or 0) == 2
+    # And a retry with no record at all (a kill before bfprov recorded anything).
+    assert target.publish(second, last_version=None) == again
+
+
+def test_a_lost_reply_to_a_first_write_is_never_a_conflict(
+    lossy: LossyProxy,
+    openbao: Bao,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, openbao.token)
+    target = _through(lossy, monkeypatch, tmp_path, "lost-first/{account}")
+    bundle = make_bundle()
+    lossy.lose_reply("POST", "/v1/secret/data/lost-first/alice")
+    with pytest.raises(PublishError, match="unreachable"):
+        target.publish(bundle, last_version=None)
+    observed = target.observe()
+    assert observed is not None and observed.fingerprint == bundle.fingerprint
+    assert target.publish(bundle, last_version=None).version == "1"
+
+
+def test_another_pair_written_out_of_band_is_still_a_conflict(
+    vault_target: Target, openbao: Bao, make_bundle: MakeBundle
+) -> None:
+    """Idempotence is for the pair being delivered: a value bfprov did not write stays."""
+    vault_target.publish(make_bundle(), last_version=None)
+    path = "test_another_pair_written_out_of_band_is_still_a_conflict/alice"
+    client(openbao).secrets.kv.v2.create_or_update_secret(path=path, secret={"tls.crt": "x"})
+    for last in (None, "1", "2"):
+        with pytest.raises(PublishError, match="conflict"):
+            vault_target.publish(make_bundle(), last_version=last)
+    observed = vault_target.observe()
+    assert observed is not None and (observed.fingerprint, observed.version) == (None, "2")
+
+
+def test_a_write_in_between_is_a_conflict_and_undoes_the_description(
+    lossy: LossyProxy,
+    openbao: Bao,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+) -> None:
+    """Someone writes between bfprov's description and its data: check-and-set refuses
+    bfprov's write, the description is put back, and their version is not taken for
+    bfprov's."""
+    monkeypatch.setenv(TOKEN_ENV, openbao.token)
+    target = _through(lossy, monkeypatch, tmp_path, "between/{account}")
+    first = target.publish(make_bundle(), last_version=None)
+    kv = client(openbao).secrets.kv.v2
+    lossy.before(
+        "POST",
+        "/v1/secret/data/between/alice",
+        lambda: kv.create_or_update_secret(path="between/alice", secret={"tls.crt": "x"}),
+    )
+    with pytest.raises(PublishError) as exc:
+        target.publish(make_bundle(), last_version=first.version)
+    assert exc.value.reason == (
+        "conflict: the secret changed while bfprov wrote it (from version 1, now at version 2)"
+    )
+    observed = target.observe()
+    assert observed is not None and (observed.fingerprint, observed.version) == (None, "2")
+    custom = kv.read_secret_metadata(path="between/alice")["data"]["custom_metadata"]
+    assert (custom["fingerprint"], custom["version"]) == (first.fingerprint, "1")
+
+
+def test_a_description_whose_data_never_came_is_put_right(
+    lossy: LossyProxy,
+    openbao: Bao,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+) -> None:
+    """The description of the next version went through, its data never did: the current
+    version still holds the pair it held, and delivering that pair again says so plainly."""
+    monkeypatch.setenv(TOKEN_ENV, openbao.token)
+    target = _through(lossy, monkeypatch, tmp_path, "never-came/{account}")
+    first = make_bundle()
+    target.publish(first, last_version=None)
+    lossy.lose_reply("POST", "/v1/secret/metadata/never-came/alice")
+    with pytest.raises(PublishError, match="unreachable"):
+        target.publish(make_bundle(), last_version="1")
+    observed = target.observe()
+    assert observed is not None and (observed.fingerprint, observed.version) == (
+        first.fingerprint,
+        "1",
+    )
+    assert target.publish(first, last_version="1").version == "1"
+    custom = client(openbao).secrets.kv.v2.read_secret_metadata(path="never-came/alice")
+    assert custom["data"]["custom_metadata"] == payload.metadata(first) | {"version": "1"}

@@ -1,4 +1,4 @@
-"""bfprov.apply.render: the openssl.cnf, run through Betfair's procedure with real openssl."""
+"""bfprov.desired.render: the openssl.cnf, run through Betfair's procedure with real openssl."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from bfprov import crypto
-from bfprov.apply import render
+from bfprov.desired import render
 from bfprov.errors import BfprovError
 
 if TYPE_CHECKING:

@@ -131,7 +131,7 @@ def test_replace_of_a_missing_account_creates_it(fleet: Fleet) -> None:
     (change,) = fleet.plan("--replace", "carol")["changes"]
     assert change["action"] == "create"
     assert change["reasons"][-1] == "replacement requested"
-    assert "no key on disk" in change["reasons"]
+    assert change["reasons"] == ["new account: nothing on disk yet", "replacement requested"]
     fleet.ok("apply", "--yes", "--no-verify", "--replace", "carol")
     assert (fleet.out / "carol" / "client-2048.crt").is_file()
     assert not (fleet.out / "carol" / "staged").exists()

@@ -92,7 +92,7 @@ def test_the_whole_lifecycle_leaks_no_secret(
     assert run("promote", "alice") == 1  # refused: not uploaded
     emulator.upload("alice", (out / "alice" / "staged" / "client-1024.crt").read_bytes())
     assert run("promote", "alice") == 0
-    assert run("rollback", "alice") == 0
+    assert run("rollback", "alice", "--yes") == 0
     monkeypatch.delenv("BF_P12_PASSWORD")  # an error path: a missing secret
     (out / "alice" / "client-1024.p12").unlink()
     assert run("apply", "--yes") == 1

@@ -59,7 +59,7 @@ def test_plan_markdown_is_a_pull_request_comment(
     assert out.startswith("### bfprov plan\n")
     assert "**2 to create, 0 to rotate" in out and "2 certificate upload(s)" in out
     assert "| account | action | upload | reasons |" in out
-    assert "| `alice` | ➕ create | yes | no account directory yet<br>no key on disk" in out
+    assert "| `alice` | ➕ create | yes | new account: nothing on disk yet |" in out
     assert "\x1b[" not in out
     assert main(["-q", "apply", "--yes", "--no-verify", "--profiles", str(profile)]) == 0
     capsys.readouterr()
@@ -180,3 +180,26 @@ def test_messages_print_emoji_codes_as_they_are(
     assert "/srv/a:fire:b/client-2048.crt" in captured.out
     for text in ("/srv/a:fire:b/plan.json", "/srv/a:smile:b", "/srv/a:x:b"):
         assert text in captured.err
+
+
+def test_the_plan_names_each_write_to_a_target_in_text_and_markdown() -> None:
+    from bfprov.plan.model import Action, Change, Plan, Publish, Stage
+    from bfprov.views.plan import plan_markdown, plan_text
+
+    create = Change("a", Action.CREATE, ("new",), True, steps=(Publish(("vault x", "k8s y")),))
+    rotate = Change("b", Action.ROTATE, ("expired",), True, steps=(Stage(("aws z",)),))
+    plan = Plan(changes=(create, rotate), noop=())
+    text = plan_text(plan).plain
+    assert "new\n        will publish to vault x\n        will publish to k8s y\n" in text
+    assert "expired\n        will write AWSPENDING to aws z\n" in text
+    assert "Plan: 1 to create, 1 to rotate, 0 to update, 0 to promote, 2 to publish, " in text
+    markdown = plan_markdown(plan)
+    assert "0 to promote, 2 to publish, 0 orphaned" in markdown
+    assert "| new<br>will publish to vault x<br>will publish to k8s y |" in markdown
+    assert "| expired<br>will write AWSPENDING to aws z |" in markdown
+    data = plan.to_json()
+    assert data["summary"]["publish"] == 0  # SPEC: accounts by action, unchanged
+    changes = data["changes"]
+    assert isinstance(changes, list)
+    assert changes[0]["publish_to"] == ["vault x", "k8s y"] and "stage_to" not in changes[0]
+    assert changes[1]["stage_to"] == ["aws z"] and "publish_to" not in changes[1]

@@ -8,20 +8,22 @@ batch starts with one, so the torn line stays alone and is skipped by readers.
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import json
 import os
 import socket
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from bfprov import __version__
 from bfprov.apply.files import DIR_FLAGS, open_dir, os_error, write_all
 from bfprov.layout import DIR_MODE, EVENTS_FILE, RECORD_DIR, SECRET_MODE
-from bfprov.observed.events import Event
+from bfprov.observed.events import MAX_LINE, Event
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
     from bfprov.apply.executor import Outcome
@@ -34,8 +36,14 @@ def _user() -> str:
         return str(os.getuid())
 
 
-# Who and where, in every event (and beside the apply lock).
-WHO: dict[str, str] = {"user": _user(), "host": socket.gethostname(), "version": __version__}
+@functools.cache
+def who() -> Mapping[str, str]:
+    """Who and where, in every event (and beside the apply lock): user, host, version.
+
+    Asked once, when first needed, rather than when the module is imported: a command
+    that writes no event never looks up the user or the host.
+    """
+    return MappingProxyType({"user": _user(), "host": socket.gethostname(), "version": __version__})
 
 
 def event(
@@ -58,7 +66,7 @@ def event(
         login_status=login_status,
         pair=pair,
         detail=detail,
-        **WHO,
+        **who(),
     )
 
 
@@ -66,10 +74,7 @@ def append_events(output_dir: Path, events: Sequence[Event]) -> None:
     """Append `events` to the output directory's audit trail, durably."""
     if not events:
         return
-    data = b"".join(
-        json.dumps(e.to_json(), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        for e in events
-    )
+    data = b"".join(line(e) for e in events)
     root = open_dir(output_dir)
     try:
         with contextlib.suppress(FileExistsError):
@@ -92,6 +97,29 @@ def append_events(output_dir: Path, events: Sequence[Event]) -> None:
         raise os_error(exc, str(output_dir / RECORD_DIR / EVENTS_FILE)) from None
     finally:
         os.close(root)
+
+
+def line(e: Event) -> bytes:
+    """The event as one line of the trail, at most MAX_LINE bytes: long fields are cut
+    (marked with "..."), never the line."""
+    fields = e.to_json()
+    text = _encode(fields)
+    while len(text) > MAX_LINE:
+        name = max(_CUTTABLE, key=lambda k: len(str(fields.get(k) or "")))
+        value = str(fields[name])
+        excess = len(text) - MAX_LINE
+        # JSON may spend up to 6 bytes on a character (\uXXXX), UTF-8 up to 4.
+        keep = max(0, len(value) - excess // 6 - 8)
+        fields[name] = value[:keep] + "..."
+        text = _encode(fields)
+    return text
+
+
+_CUTTABLE = ("detail", "target", "account", "login_status", "pair", "fingerprint")
+
+
+def _encode(fields: dict[str, object]) -> bytes:
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def outcome_event(outcome: Outcome, reasons: Sequence[str]) -> Event | None:

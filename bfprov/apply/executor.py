@@ -6,8 +6,9 @@ Computation (keys, certificates, PKCS#12) comes from `crypto`, bytes on disk fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bfprov import crypto
 from bfprov.apply.store import AccountWriter
@@ -32,9 +33,9 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from pydantic import SecretStr
 
-    from bfprov.apply.deliver import Delivered
     from bfprov.desired.models import Account, Target
     from bfprov.observed.account import ObservedAccount
+    from bfprov.publish.deliver import Delivered
 
 
 @dataclass
@@ -73,32 +74,50 @@ def execute(inputs: Inputs) -> Outcome:
     outcome = Outcome(account=target.name, fingerprint=live.fingerprint_sha256 if live else None)
     with AccountWriter(target.output_dir, target.name, obs.record) as w:
         for step in change.steps:
-            if isinstance(step, RemoveLeftovers):
-                for path in step.paths:
-                    w.remove(path)
-            elif isinstance(step, ArchiveFiles):
-                w.archive(step.paths)
-                if any(path.startswith(f"{STAGED}/") for path in step.paths):
-                    w.remove_empty_dir(STAGED)
-            elif isinstance(step, FixModes):
-                for path, mode in step.modes:
-                    w.chmod(path, mode)
-            elif isinstance(step, WriteDerived):
-                assert obs.live.stem is not None
-                _rewrite_derived(w, inputs, obs.live.stem, step.outputs, outcome)
-            elif isinstance(step, NewPair):
-                _new_pair(w, inputs, step, outcome)
-            elif isinstance(step, Promote):
-                if step.resume or inputs.promote:
-                    _promote(w, inputs, outcome)
-                else:
-                    outcome.promotion_pending = True
-            elif isinstance(step, Restore):
-                _restore(w, inputs, step.generation, outcome)
+            carry_out = _STEPS.get(type(step))
+            if carry_out is not None:  # the others (orphans, publishing) are apply.run's
+                carry_out(w, inputs, step, outcome)
         w.prune_archive(target.archive_keep)
         w.refresh(obs.stale)
         w.save_record()
     return outcome
+
+
+def _remove_leftovers(
+    w: AccountWriter, inputs: Inputs, step: RemoveLeftovers, outcome: Outcome
+) -> None:
+    for path in step.paths:
+        w.remove(path)
+
+
+def _archive_files(w: AccountWriter, inputs: Inputs, step: ArchiveFiles, outcome: Outcome) -> None:
+    w.archive(step.paths)
+    if any(path.startswith(f"{STAGED}/") for path in step.paths):
+        w.remove_empty_dir(STAGED)
+
+
+def _fix_modes(w: AccountWriter, inputs: Inputs, step: FixModes, outcome: Outcome) -> None:
+    for path, mode in step.modes:
+        w.chmod(path, mode)
+
+
+def _write_derived_step(
+    w: AccountWriter, inputs: Inputs, step: WriteDerived, outcome: Outcome
+) -> None:
+    stem = inputs.observed.live.stem
+    assert stem is not None
+    _rewrite_derived(w, inputs, stem, step.outputs, outcome)
+
+
+def _promote_step(w: AccountWriter, inputs: Inputs, step: Promote, outcome: Outcome) -> None:
+    if step.resume or inputs.promote:
+        _promote(w, inputs, outcome)
+    else:
+        outcome.promotion_pending = True
+
+
+def _restore_step(w: AccountWriter, inputs: Inputs, step: Restore, outcome: Outcome) -> None:
+    _restore(w, inputs, step.generation, outcome)
 
 
 def _new_pair(w: AccountWriter, inputs: Inputs, step: NewPair, outcome: Outcome) -> None:
@@ -246,3 +265,15 @@ def _same_key(obs: ObservedAccount) -> bool:
         and obs.staged.crt_facts is not None
         and obs.live.key_facts.spki_sha256 == obs.staged.crt_facts.spki_sha256
     )
+
+
+# The executor's steps, by kind: how each is carried out through the account's writer.
+_STEPS: dict[type, Callable[[AccountWriter, Inputs, Any, Outcome], None]] = {
+    RemoveLeftovers: _remove_leftovers,
+    ArchiveFiles: _archive_files,
+    FixModes: _fix_modes,
+    WriteDerived: _write_derived_step,
+    NewPair: _new_pair,
+    Promote: _promote_step,
+    Restore: _restore_step,
+}

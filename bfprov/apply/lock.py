@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from bfprov import console
-from bfprov.apply.events import WHO
+from bfprov.apply.events import who
 from bfprov.apply.files import ensure_output_dir, os_error, sync_dir
 from bfprov.errors import BfprovError
 from bfprov.layout import LOCK_HOLDER, LOCK_NAME, SECRET_MODE
@@ -105,8 +105,8 @@ def _write_holder(output_dir: Path, command: str) -> None:
     data = {
         "command": command,
         "pid": os.getpid(),
-        "user": WHO["user"],
-        "host": WHO["host"],
+        "user": who()["user"],
+        "host": who()["host"],
         "since": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     # Written in place, unsynced: it is advice for messages, read only while the lock is

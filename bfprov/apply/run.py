@@ -3,35 +3,34 @@
 Key generation is nearly all of apply's work and releases the GIL. After planning,
 exactly the keys the changes need (none for a change that reuses or needs no key) are
 made in parallel across cores, in the order of the changes, and each is handed to its
-account's job as a value; the jobs sign, build the PKCS#12 file and write.
+account's job as a value; the jobs sign, build the PKCS#12 file and write. As soon as an
+account is written, its change goes into the audit trail and is handed on (to its
+delivery: `publish.deliver.carry_out`).
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bfprov import console, crypto
-from bfprov.apply.deliver import Delivered, bundle_of, publish, run_hooks, stage
 from bfprov.apply.events import append_events, event, log_outcomes
 from bfprov.apply.executor import Inputs, Outcome, execute
 from bfprov.apply.files import archive_orphan
 from bfprov.desired.models import Output
 from bfprov.desired.secret import p12_password
 from bfprov.plan.model import (
-    Action,
     ArchiveOrphan,
     NewPair,
     Promote,
-    Publish,
-    Stage,
     WriteDerived,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from cryptography.hazmat.primitives.asymmetric import rsa
     from pydantic import SecretStr
@@ -39,7 +38,9 @@ if TYPE_CHECKING:
     from bfprov.desired.models import Target
     from bfprov.plan.model import Change
     from bfprov.plan.snapshot import Snapshot
-    from bfprov.verify.checks import CheckResult
+
+    # What receives each account's change as soon as its files are written and logged.
+    Written = Callable[[Target, Change, Outcome], None]
 
 
 def new_key_bits(change: Change, target: Target) -> int | None:
@@ -84,17 +85,73 @@ def run_changes(
     changes: Sequence[Change],
     passwords: dict[str, SecretStr],
     logged_in: set[str],
+    written: Written,
 ) -> list[Outcome]:
     """Execute the changes in parallel; outcomes in the order of the changes.
 
+    Each account's change is logged as soon as its files are written, then handed to
+    `written` (its delivery starts there: see `publish.deliver.carry_out`).
     Orphans (only in `changes` with `apply --prune`) are archived after the others.
     """
+    orphans = [c for c in changes if any(isinstance(s, ArchiveOrphan) for s in c.steps)]
+    jobs = _jobs(snap, [c for c in changes if c not in orphans], passwords, logged_in)
+    outcomes: list[Outcome] = []
+    cores = os.cpu_count() or 1
+    with (
+        console.progress(len(jobs), "applying") as advance,
+        ThreadPoolExecutor(cores, thread_name_prefix="bfprov-keys") as key_pool,
+        ThreadPoolExecutor(min(len(jobs), cores) or 1, thread_name_prefix="bfprov-write") as pool,
+    ):
+        # One key thread per core makes exactly the keys the plan needs, in the order of
+        # the jobs; the writers wait for their key (no CPU while waiting), then sign and
+        # write, so a writer waiting on its fsyncs leaves no core idle. Deliveries wait on
+        # the network, beside them.
+        keys = [key_pool.submit(crypto.generate_key, bits) if bits else None for _, bits in jobs]
+        futures = {
+            pool.submit(_job, inputs, key): inputs
+            for (inputs, _), key in zip(jobs, keys, strict=True)
+        }
+        done: set[Future[Outcome]] = set()
+
+        def finished(future: Future[Outcome]) -> None:
+            outcome, inputs = future.result(), futures[future]
+            done.add(future)
+            # The change is in the audit trail before anything its delivery does.
+            log_outcomes([(inputs.target.output_dir, outcome, inputs.change.reasons)])
+            written(inputs.target, inputs.change, outcome)
+            outcomes.append(outcome)
+            advance()
+
+        try:
+            for future in as_completed(futures):
+                finished(future)
+        except BaseException as exc:
+            for f in [*futures, *keys]:
+                if f is not None:
+                    f.cancel()
+            if isinstance(exc, Exception):
+                # Another account failed: those written meanwhile are logged and delivered.
+                wait(futures)
+                for f in futures:
+                    if f not in done and not f.cancelled() and f.exception() is None:
+                        finished(f)
+            raise
+    for change in orphans:
+        parent = snap.observed.orphans[change.account]
+        moved = archive_orphan(parent, change.account)
+        append_events(parent, [event(change.account, "orphan_archived", detail=str(moved))])
+        console.say(f"Archived orphan {change.account} to {parent / moved}")
+    order = {c.account: i for i, c in enumerate(changes)}
+    return sorted(outcomes, key=lambda o: order[o.account])
+
+
+def _jobs(
+    snap: Snapshot, changes: Sequence[Change], passwords: dict[str, SecretStr], logged_in: set[str]
+) -> list[tuple[Inputs, int | None]]:
+    """Each change's inputs, and the size of the key it makes (None: none)."""
     targets = {t.name: t for t in snap.desired.targets}
     jobs: list[tuple[Inputs, int | None]] = []
-    orphans = [c for c in changes if any(isinstance(s, ArchiveOrphan) for s in c.steps)]
     for change in changes:
-        if change in orphans:
-            continue
         target = targets[change.account]
         inputs = Inputs(
             target=target,
@@ -106,90 +163,23 @@ def run_changes(
             promote=change.needs_login and change.account in logged_in,
         )
         jobs.append((inputs, new_key_bits(change, target)))
-    outcomes: list[Outcome] = []
-    cores = os.cpu_count() or 1
-    with (
-        console.progress(len(jobs), "applying") as advance,
-        ThreadPoolExecutor(cores, thread_name_prefix="bfprov-keys") as key_pool,
-        ThreadPoolExecutor(min(len(jobs), cores) or 1, thread_name_prefix="bfprov-write") as pool,
-    ):
-        # One key thread per core makes exactly the keys the plan needs, in the order of
-        # the jobs; the writers wait for their key (no CPU while waiting), then sign and
-        # write, so a writer waiting on its fsyncs leaves no core idle.
-        keys = [key_pool.submit(crypto.generate_key, bits) if bits else None for _, bits in jobs]
-        futures = [
-            pool.submit(_job, inputs, key) for (inputs, _), key in zip(jobs, keys, strict=True)
-        ]
-        try:
-            for future in as_completed(futures):
-                outcomes.append(future.result())
-                advance()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            for k in keys:
-                if k is not None:
-                    k.cancel()
-            raise
-        finally:
-            # What was done is logged even when another account's job failed.
-            done = {o.account: o for o in outcomes}
-            log_outcomes(
-                (targets[c.account].output_dir, done[c.account], c.reasons)
-                for c in changes
-                if c.account in done
-            )
-    for change in orphans:
-        parent = snap.observed.orphans[change.account]
-        moved = archive_orphan(parent, change.account)
-        append_events(parent, [event(change.account, "orphan_archived", detail=str(moved))])
-        console.say(f"Archived orphan {change.account} to {parent / moved}")
-    order = {c.account: i for i, c in enumerate(changes)}
-    return sorted(outcomes, key=lambda o: order[o.account])
+    return jobs
 
 
 def _job(inputs: Inputs, key: Future[rsa.RSAPrivateKey] | None) -> Outcome:
-    outcome = execute(replace(inputs, key=key.result() if key is not None else None))
-    outcome.delivered = deliver_change(inputs.target, inputs.change, outcome)
-    return outcome
+    return execute(replace(inputs, key=key.result() if key is not None else None))
 
 
-def deliver_change(target: Target, change: Change, outcome: Outcome) -> Delivered | None:
-    """The change's publishing steps, once its files are written; then its hooks.
-
-    A new live pair (created, promoted, rolled back) goes to every target and then runs
-    `on_live`; a staged pair is offered to the targets that keep a next version; drift
-    is repaired. A failure runs `on_failure`; local files stay as they are, and the
-    targets that missed a new live pair owe its `on_live`, run by the apply whose
-    delivery reaches them all.
-    """
-    went_live = outcome.created or outcome.promoted or outcome.restored is not None
-    kind = "created" if outcome.created else "promoted" if outcome.promoted else "rolled_back"
-    delivered = Delivered()
-    acted = False
-    for step in change.steps:
-        if isinstance(step, Stage) and outcome.staged:
-            stage(target, step.labels, delivered)
-            acted = True
-        elif isinstance(step, Publish) and (went_live or change.action not in _GOES_LIVE):
-            publish(target, step.labels, delivered, went_live=kind if went_live else None)
-            acted = True
-    if not delivered.failed and (went_live or delivered.owed):
-        # A retry that delivered a pair which went live earlier runs the on_live it owed.
-        fingerprint = outcome.fingerprint if went_live else bundle_of(target).fingerprint
-        run_hooks(target, kind if went_live else delivered.owed[-1], fingerprint, delivered)
-        acted = True
-    if delivered.failed:
-        run_hooks(target, "failed", outcome.fingerprint, delivered)
-    return delivered if acted or delivered.failed else None
-
-
-_GOES_LIVE = (Action.CREATE, Action.PROMOTE)
-
-
-def on_failure(target: Target, results: Sequence[CheckResult]) -> Delivered:
-    """Run the account's `on_failure` hook after its login check failed."""
-    delivered = Delivered()
-    fingerprint = next((r.fingerprint for r in results if r.account == target.name), None)
-    run_hooks(target, "failed", fingerprint, delivered)
-    return delivered
+def run_jobs(
+    jobs: Sequence[Inputs], reasons: Sequence[str] | None, written: Written
+) -> list[Outcome]:
+    """Execute prepared jobs one after another (promote, rollback): each is logged as soon
+    as its files are written (with `reasons`, or its change's), then handed to `written`."""
+    outcomes = []
+    for job in jobs:
+        outcome = execute(job)
+        why = job.change.reasons if reasons is None else reasons
+        log_outcomes([(job.target.output_dir, outcome, why)])
+        written(job.target, job.change, outcome)
+        outcomes.append(outcome)
+    return outcomes

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from bfprov.observed.facts import RecordedFacts
     from bfprov.observed.files import FileState
-    from bfprov.observed.publications import Delivery
+    from bfprov.publish.observe import Delivery
 
 
 class AccountWriter:
@@ -128,7 +128,7 @@ class AccountWriter:
             fd = os.open(
                 tmp,
                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
+                SECRET_MODE,
                 dir_fd=dfd,
             )
         except OSError as exc:
@@ -261,7 +261,7 @@ class AccountWriter:
                 self.move(rel, target)
                 if rel.endswith((".key", ".pem", ".p12")):
                     with contextlib.suppress(BfprovError, OSError):
-                        self.chmod(target, 0o600)
+                        self.chmod(target, SECRET_MODE)
 
     def prune_archive(self, keep: int) -> None:
         """Keep only the newest `keep` generations in the archive."""
@@ -327,7 +327,7 @@ class AccountWriter:
             last_check = current.last_check if current else None
         record = Record(files=dict(sorted(self.files.items())), last_check=last_check)
         data = record.to_json()
-        self.write(f"{RECORD_DIR}/{RECORD_FILE}", data, 0o600)
+        self.write(f"{RECORD_DIR}/{RECORD_FILE}", data, SECRET_MODE)
         # The record does not describe itself.
         self.files.pop(f"{RECORD_DIR}/{RECORD_FILE}", None)
 

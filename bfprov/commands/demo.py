@@ -99,7 +99,7 @@ class _Demo:
 
     def manifests(self) -> None:
         """What a GitOps repository would receive: one Secret manifest per account."""
-        from bfprov.observed.publications import read_deliveries
+        from bfprov.publish.observe import read_deliveries
 
         console.say(
             Rule("Delivered: Kubernetes Secret manifests (kubernetes.io/tls)", align="left")

@@ -8,7 +8,10 @@ from bfprov import console
 from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
 from bfprov.plan.saved import saved_plan
-from bfprov.plan.snapshot import load, snapshot
+from bfprov.plan.snapshot import load
+from bfprov.publish.breaker import Breaker
+from bfprov.publish.planning import snapshot
+from bfprov.publish.preflight import check
 from bfprov.views.json_text import dump_json
 from bfprov.views.plan import plan_markdown, plan_text
 
@@ -36,8 +39,12 @@ def plan(
     selection = selection or Selection()
     everything = load(settings)
     desired = selection.of(everything)
+    check(everything, settings.profiles, desired)  # a target that cannot be written is no drift
     replacing = replacements(everything, desired, replace)
-    snap = snapshot(desired, orphans=selection.everything, refresh=refresh, replace=replacing)
+    breaker = Breaker(timeout=settings.publish_timeout)
+    snap = snapshot(
+        desired, orphans=selection.everything, refresh=refresh, replace=replacing, breaker=breaker
+    )
     if out is not None:
         from bfprov.apply.files import write_plan_file
 

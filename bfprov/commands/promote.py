@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.apply.events import log_outcomes
-from bfprov.apply.executor import Inputs, execute
+from bfprov.apply.executor import Inputs, Outcome
 from bfprov.apply.lock import apply_lock
-from bfprov.apply.run import deliver_change
+from bfprov.apply.run import run_jobs
 from bfprov.desired.secret import p12_password
 from bfprov.desired.selection import Selection
 from bfprov.errors import BfprovError
 from bfprov.plan.operations import promotion
-from bfprov.plan.snapshot import load, snapshot
+from bfprov.plan.snapshot import load
+from bfprov.publish.breaker import Breaker
+from bfprov.publish.deliver import carry_out
+from bfprov.publish.planning import snapshot
+from bfprov.publish.preflight import check
+from bfprov.publish.reconcile import record_observed
 from bfprov.verify.checks import Check, record, run_checks
-from bfprov.views.apply import delivery_failed
+from bfprov.views.apply import delivery_failed, say_deliveries
 from bfprov.views.verify import show
 
 if TYPE_CHECKING:
@@ -32,11 +37,15 @@ def promote(
     """
     if selection.everything:
         raise BfprovError("promote needs ACCOUNT... or --select KEY=VALUE: which accounts?")
-    desired = selection.of(load(settings))
+    everything = load(settings)
+    desired = selection.of(everything)
+    check(everything, settings.profiles, desired)  # it publishes: nothing changes unless it can
     with contextlib.ExitStack() as locks:
         for output_dir in desired.output_dirs:
             locks.enter_context(apply_lock(output_dir, timeout=lock_timeout, command="promote"))
-        snap = snapshot(desired, orphans=False)
+        breaker = Breaker(timeout=settings.publish_timeout)
+        snap = snapshot(desired, orphans=False, breaker=breaker)
+        record_observed(snap)
         changes = {c.account: c for c in snap.plan.changes}
         jobs: list[Inputs] = []
         for target in desired.targets:
@@ -66,18 +75,7 @@ def promote(
             record(results, checks, locked=True)
             show(results, as_json=False)
             refused = [r.account for r in results if not r.success]
-        outcomes = []
-        for job in jobs:
-            if job.target.name in refused:
-                continue
-            outcome = execute(job)
-            log_outcomes([(job.target.output_dir, outcome, ("promote",))])
-            outcome.delivered = deliver_change(job.target, job.change, outcome)
-            outcomes.append(outcome)
-            if outcome.promoted:
-                console.say(f"Promoted the staged pair of {job.target.name}: it is now live.")
-            for label in outcome.delivered.published if outcome.delivered else ():
-                console.say(f"Published {job.target.name} to {label}")
+        outcomes = _promote([j for j in jobs if j.target.name not in refused], breaker)
     failed_delivery = delivery_failed(outcomes)
     if refused:
         raise BfprovError(
@@ -85,3 +83,13 @@ def promote(
             "(see the table above); its live pair is untouched"
         )
     return 1 if failed_delivery else 0
+
+
+def _promote(jobs: list[Inputs], breaker: Breaker) -> list[Outcome]:
+    """Promote each job's staged pair, then deliver it (the run's deliveries, in parallel)."""
+    outcomes = carry_out(partial(run_jobs, jobs, ("promote",)), breaker)
+    for outcome in outcomes:
+        if outcome.promoted:
+            console.say(f"Promoted the staged pair of {outcome.account}: it is now live.")
+        say_deliveries(outcome.account, outcome.delivered)
+    return outcomes

@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.apply.events import log_outcomes
-from bfprov.apply.executor import Inputs, execute
+from bfprov.apply.executor import Inputs
 from bfprov.apply.lock import apply_lock
-from bfprov.apply.run import deliver_change
+from bfprov.apply.run import run_jobs
 from bfprov.desired.secret import p12_password
 from bfprov.errors import BfprovError
 from bfprov.observed.account import observe_account
 from bfprov.observed.observe import archived_generations
-from bfprov.observed.publications import labelled_targets
 from bfprov.plan.operations import rollback as plan_rollback
 from bfprov.plan.snapshot import load, render_cnfs
-from bfprov.views.apply import delivery_failed
+from bfprov.publish.breaker import Breaker
+from bfprov.publish.deliver import carry_out
+from bfprov.publish.preflight import check
+from bfprov.views.apply import delivery_failed, say_deliveries
+from bfprov.views.plan import change_text
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings
 
 
-def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> int:
-    """The current live pair goes to the archive; the newest archived one comes back."""
-    desired = load(settings).select([account])
+def rollback(
+    settings: Settings, *, account: str, yes: bool = False, lock_timeout: float = 0.0
+) -> int:
+    """The current live pair goes to the archive; the newest archived one comes back.
+
+    It publishes and runs hooks, so, like apply, it shows what it will do and asks first
+    (`yes`: do not ask; off a terminal without `yes` it refuses).
+    """
+    everything = load(settings)
+    desired = everything.select([account])
+    check(everything, settings.profiles, desired)  # it publishes: nothing changes unless it can
     target = desired.targets[0]
     with apply_lock(target.output_dir, timeout=lock_timeout, command="rollback"):
         observed = observe_account(target)
@@ -34,20 +45,23 @@ def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> 
             raise BfprovError(f"{account} has no archived generation with a key pair to restore")
         generation = generations[-1]
         password = p12_password(target)
-        change = plan_rollback(account, generation.name, tuple(labelled_targets(target)))
-        outcome = execute(
-            Inputs(
-                target=target,
-                observed=observed,
-                change=change,
-                now=datetime.now(UTC),
-                cnf_text=render_cnfs(desired)[account],
-                p12_password=password,
-                promote=False,
-            )
+        change = plan_rollback(account, generation.name, target.publications)
+        if not console.quiet():  # what it will do, targets included, as apply shows it
+            console.say("bfprov will perform these actions:\n")
+            console.say(change_text(change))
+        if not yes:
+            console.confirm("Roll back?", "rollback")
+        job = Inputs(
+            target=target,
+            observed=observed,
+            change=change,
+            now=datetime.now(UTC),
+            cnf_text=render_cnfs(desired)[account],
+            p12_password=password,
+            promote=False,
         )
-        log_outcomes([(target.output_dir, outcome, change.reasons)])
-        outcome.delivered = deliver_change(target, change, outcome)
+        breaker = Breaker(timeout=settings.publish_timeout)
+        [outcome] = carry_out(partial(run_jobs, [job], None), breaker)
     facts = generation.pair.crt_facts
     fingerprint = facts.fingerprint_sha256[:16] if facts else "?"
     console.say(
@@ -61,6 +75,5 @@ def rollback(settings: Settings, *, account: str, lock_timeout: float = 0.0) -> 
     )
     if facts is not None and facts.not_after <= datetime.now(UTC):
         console.warn(f"the restored certificate expired on {facts.not_after:%Y-%m-%d}")
-    for label in outcome.delivered.published if outcome.delivered else ():
-        console.say(f"Published {account} to {label}")
+    say_deliveries(account, outcome.delivered)
     return 1 if delivery_failed([outcome]) else 0

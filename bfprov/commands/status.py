@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from bfprov import console
 from bfprov.desired.selection import Selection
 from bfprov.errors import BfprovError
-from bfprov.plan.snapshot import load, snapshot
+from bfprov.plan.snapshot import load
+from bfprov.publish.planning import snapshot
 from bfprov.views.json_text import dump_json
 from bfprov.views.prometheus import prometheus_text
 from bfprov.views.status import status_rows

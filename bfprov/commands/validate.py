@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.plan.snapshot import load
+from bfprov.publish.preflight import check
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
 
 def validate(settings: Settings) -> int:
     desired = load(settings)
+    check(desired, settings.profiles)
     n = len(desired.targets)
     sources = len({t.source for t in desired.targets})
     console.say(

@@ -21,7 +21,7 @@ from bfprov.desired.fields import (
     Validity,
     clean,
 )
-from bfprov.publish.config import HooksConfig, PublishEntry
+from bfprov.desired.targets import HooksConfig, PublishEntry
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 

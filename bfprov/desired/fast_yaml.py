@@ -17,6 +17,7 @@ and the same places (tests/test_profile.py checks it on generated documents).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ruamel.yaml.error import YAMLError
@@ -62,96 +63,150 @@ def load_fast(text: str) -> tuple[Any, Positions | None]:
     """The document's plain data and places (None, None when empty), or `Unusual`."""
     if CParser is None:  # pragma: no cover
         raise Unusual
-    yaml = strict_yaml()
-    constructor = yaml.constructor
-    resolve = yaml.resolver.resolve
+    reader = _Reader()
     get_event = CParser(text).get_event
-    tags: dict[tuple[Any, Any], Any] = {}
-    places: dict[Loc, Place] = {}
-    root: Any = None
-    # Per open collection: the collection, its path and, in a mapping, the pending key
-    # (_NO_KEY until read), its text and its mark.
-    containers: list[Any] = []
-    paths: list[Loc] = []
-    keys: list[Any] = []
-    key_texts: list[str] = []
-    key_marks: list[Any] = []
-    documents = 0
     try:
+        return reader.read(get_event)
+    except (YAMLError, Refused, ValueError, TypeError):
+        raise Unusual from None
+
+
+class _Reader:
+    """One document's parser events, turned into its data and the places of its values.
+
+    One handler per kind of event (`_handlers`); the kinds it does not name (stream
+    start, document end) carry nothing.
+    """
+
+    def __init__(self) -> None:
+        yaml = strict_yaml()
+        self._construct = yaml.constructor.construct_object
+        self._resolve = yaml.resolver.resolve
+        self._tags: dict[tuple[Any, Any], Any] = {}
+        self._places: dict[Loc, Place] = {}
+        self._root: Any = None
+        self._documents = 0
+        # Per open collection: the collection, its path and, in a mapping, the pending
+        # key (_NO_KEY until read), its text and its mark.
+        self._containers: list[Any] = []
+        self._paths: list[Loc] = []
+        self._keys: list[Any] = []
+        self._key_texts: list[str] = []
+        self._key_marks: list[Any] = []
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            ScalarEvent: self._scalar,
+            MappingStartEvent: self._start,
+            SequenceStartEvent: self._start,
+            MappingEndEvent: self._end,
+            SequenceEndEvent: self._end,
+            DocumentStartEvent: self._document,
+            AliasEvent: _refuse,
+        }
+
+    def read(self, get_event: Callable[[], Any]) -> tuple[Any, Positions | None]:
+        """Every event of the stream handled; the root value and the places."""
+        handlers = self._handlers
         while True:
             event = get_event()
             kind = type(event)
-            value: Any
-            if kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent:
-                if event.anchor is not None or event.ctag is not None:
-                    raise Unusual
-                mark = event.start_mark
-                in_mapping = bool(containers) and type(containers[-1]) is dict
-                if kind is ScalarEvent:
-                    # Profiles repeat the same keys thousands of times: resolve each once.
-                    memo = (event.value, event.implicit)
-                    tag = tags.get(memo)
-                    if tag is None:
-                        tag = tags[memo] = resolve(ScalarNode, event.value, event.implicit)
-                    if tag == _STR:
-                        value = event.value
-                    elif tag == MERGE:
-                        raise Unusual
-                    else:
-                        node = ScalarNode(tag, event.value, mark, event.end_mark)
-                        value = constructor.construct_object(node)
-                    if in_mapping and keys[-1] is _NO_KEY:
-                        if value in containers[-1]:
-                            raise Unusual  # a duplicate key: refused, at its place
-                        keys[-1], key_texts[-1], key_marks[-1] = value, event.value, mark
-                        continue
-                elif in_mapping and keys[-1] is _NO_KEY:
-                    raise Unusual  # a collection as a key
-                elif len(containers) >= MAX_DEPTH // 2:  # stricter than the strict reader
-                    raise Unusual
-                # Where this value was written, by its path.
-                if in_mapping:
-                    loc: Loc = (*paths[-1], key_texts[-1])
-                    empty = kind is ScalarEvent and event.value == "" and not event.style
-                    places[loc] = (key_marks[-1], mark, empty)
-                elif containers:
-                    loc = (*paths[-1], len(containers[-1]))
-                    places[loc] = (mark, mark, False)
-                else:
-                    loc = ()
-                    places[loc] = (mark, mark, False)
-                if kind is not ScalarEvent:
-                    containers.append({} if kind is MappingStartEvent else [])
-                    paths.append(loc)
-                    keys.append(_NO_KEY)
-                    key_texts.append("")
-                    key_marks.append(None)
-                    continue
-            elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                paths.pop()
-                keys.pop()
-                key_texts.pop()
-                key_marks.pop()
-                value = containers.pop()
-            elif kind is DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    raise Unusual
-                continue
-            elif kind is StreamEndEvent:
-                return root, (Positions(places) if places else None)
-            elif kind is AliasEvent:
-                raise Unusual
-            else:
-                continue  # stream start, document end
-            if not containers:
-                root = value
-                continue
-            top = containers[-1]
-            if type(top) is list:
-                top.append(value)
-            else:
-                top[keys[-1]] = value
-                keys[-1] = _NO_KEY
-    except (YAMLError, Refused, ValueError, TypeError):
-        raise Unusual from None
+            if kind is StreamEndEvent:
+                return self._root, (Positions(self._places) if self._places else None)
+            handler = handlers.get(kind)
+            if handler is not None:
+                handler(event)
+
+    def _in_mapping(self) -> bool:
+        return bool(self._containers) and type(self._containers[-1]) is dict
+
+    def _scalar(self, event: Any) -> None:
+        """A scalar: the pending key of its mapping, or a value placed and added."""
+        _refuse_decorated(event)
+        value = self._scalar_value(event)
+        if self._in_mapping() and self._keys[-1] is _NO_KEY:
+            if value in self._containers[-1]:
+                raise Unusual  # a duplicate key: refused, at its place
+            self._keys[-1] = value
+            self._key_texts[-1] = event.value
+            self._key_marks[-1] = event.start_mark
+            return
+        self._place(event.start_mark, event.value == "" and not event.style)
+        self._add(value)
+
+    def _scalar_value(self, event: Any) -> Any:
+        """What a scalar means; profiles repeat the same keys thousands of times, so
+        each (text, implicit) pair is resolved once."""
+        memo = (event.value, event.implicit)
+        tag = self._tags.get(memo)
+        if tag is None:
+            tag = self._tags[memo] = self._resolve(ScalarNode, event.value, event.implicit)
+        if tag == _STR:
+            return event.value
+        if tag == MERGE:
+            raise Unusual
+        return self._construct(ScalarNode(tag, event.value, event.start_mark, event.end_mark))
+
+    def _start(self, event: Any) -> None:
+        """A mapping or a list opens: placed, then the collection it builds."""
+        _refuse_decorated(event)
+        if self._in_mapping() and self._keys[-1] is _NO_KEY:
+            raise Unusual  # a collection as a key
+        if len(self._containers) >= MAX_DEPTH // 2:  # stricter than the strict reader
+            raise Unusual
+        loc = self._place(event.start_mark, False)
+        self._containers.append({} if type(event) is MappingStartEvent else [])
+        self._paths.append(loc)
+        self._keys.append(_NO_KEY)
+        self._key_texts.append("")
+        self._key_marks.append(None)
+
+    def _end(self, event: Any) -> None:
+        """A mapping or a list closes: the finished collection is a value of its parent."""
+        self._paths.pop()
+        self._keys.pop()
+        self._key_texts.pop()
+        self._key_marks.pop()
+        self._add(self._containers.pop())
+
+    def _document(self, event: Any) -> None:
+        self._documents += 1
+        if self._documents > 1:
+            raise Unusual
+
+    def _place(self, mark: Any, empty: bool) -> Loc:
+        """Where the value that starts at `mark` was written, recorded by its path.
+
+        `empty` (a plain empty scalar) is kept for a mapping's values only."""
+        containers = self._containers
+        if not containers:
+            loc: Loc = ()
+            self._places[loc] = (mark, mark, False)
+        elif type(containers[-1]) is dict:
+            loc = (*self._paths[-1], self._key_texts[-1])
+            self._places[loc] = (self._key_marks[-1], mark, empty)
+        else:
+            loc = (*self._paths[-1], len(containers[-1]))
+            self._places[loc] = (mark, mark, False)
+        return loc
+
+    def _add(self, value: Any) -> None:
+        """A finished value goes to its list, under its pending key, or becomes the root."""
+        if not self._containers:
+            self._root = value
+            return
+        top = self._containers[-1]
+        if type(top) is list:
+            top.append(value)
+        else:
+            top[self._keys[-1]] = value
+            self._keys[-1] = _NO_KEY
+
+
+def _refuse_decorated(event: Any) -> None:
+    """Anchors and tags are for the strict reader to judge."""
+    if event.anchor is not None or event.ctag is not None:
+        raise Unusual
+
+
+def _refuse(event: Any) -> None:
+    """An alias is for the strict reader to judge."""
+    raise Unusual

@@ -25,11 +25,25 @@ from pydantic import (
     model_validator,
 )
 
+from bfprov.durations import bounded
+
+# A PEM block, an age secret key, a URL's password: a secret pasted in the wrong place.
+_SECRET_LOOKING = re.compile(r"-----BEGIN|AGE-SECRET-KEY-|://[^/?#@]*:[^/?#@]*@", re.IGNORECASE)
+SECRET_LOOKING = "(a value that looks like a secret, not shown)"  # noqa: S105 (a message)
+
+
+def looks_secret(value: str) -> bool:
+    """Whether `value` looks like a secret, which no message may quote."""
+    return _SECRET_LOOKING.search(value) is not None
+
 
 def quote(value: object, limit: int = 40) -> str:
     """`value` as a message shows it: strings quoted, control characters escaped, long
-    ones cut at `limit` characters. Never call it on a secret."""
+    ones cut at `limit` characters; one that looks like a secret (`looks_secret`) is not
+    shown at all. Never call it on a secret."""
     if isinstance(value, str):
+        if looks_secret(value):
+            return SECRET_LOOKING
         shown = repr(value[:limit])
         return shown[:-1] + "..." + shown[-1] if len(value) > limit else shown
     if isinstance(value, bool):
@@ -157,9 +171,8 @@ class RenewWindow:
             )
         text = value.strip()
         if m := _DURATION.match(text):
-            n = int(m["n"])
-            delta = timedelta(days=n) if m["unit"] == "d" else timedelta(hours=n)
-            return cls(text=text, duration=delta)
+            unit = 86400 if m["unit"] == "d" else 3600
+            return cls(text=text, duration=bounded(float(m["n"]) * unit, text))
         if m := _SHARE.match(text):
             share = float(m["n"]) / 100
             if not 0 < share < 1:

@@ -8,6 +8,7 @@ YAML itself are in `document`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from bfprov.desired.fields import (
     Subject,
     Validity,
 )
-from bfprov.publish.config import HooksConfig, PublishEntry
+from bfprov.desired.targets import HooksConfig, PublishEntry, TargetRef
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -112,6 +113,8 @@ class Target:
     templates: Path | None
     source: Path
     archive_keep: int = 3
+    # Where each of `account.publish` is written, `file:line:col: path`, for messages.
+    publish_at: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -120,6 +123,14 @@ class Target:
     @property
     def directory(self) -> Path:
         return self.output_dir / self.account.name
+
+    @functools.cached_property
+    def publications(self) -> tuple[TargetRef, ...]:
+        """The account's publishing targets, fully built, in the profile's order."""
+        return tuple(
+            TargetRef.of(entry.target, self.name, self.source.parent)
+            for entry in self.account.publish
+        )
 
 
 @dataclass(frozen=True)

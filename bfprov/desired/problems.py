@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 import types
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -63,36 +64,80 @@ def message(error: ErrorDetails, *, secret: bool) -> str:
     value = error.get("input", _NOTHING)
     if kind in ("value_error", "assertion_error") or secret or value is _NOTHING:
         return text  # bfprov's own messages quote what they may, and only that
-    ctx = error.get("ctx") or {}
     shown = quote(value)
-    if kind in ("enum", "literal_error"):
-        options = re.findall(r"'([^']*)'", str(ctx.get("expected", ""))) or [
-            str(ctx.get("expected", ""))
-        ]
-        if len(options) == 1:
-            return f"{shown} is not accepted: only {options[0]}"
-        return f"{shown} is not one of {', '.join(options)}"
-    if kind == "string_pattern_mismatch":
-        return f"{shown} does not match the pattern {ctx.get('pattern')}"
-    if kind == "string_too_long" and isinstance(value, str):
-        limit = ctx.get("max_length")
-        return f"{shown} is {len(value)} characters long; at most {limit} are allowed"
-    if kind == "string_too_short":
-        limit = ctx.get("min_length")
-        return f"{shown} is too short: at least {limit} character{'s' if limit != 1 else ''}"
-    if kind in ("greater_than_equal", "greater_than"):
-        bound = ctx.get("ge", ctx.get("gt"))
-        return f"{shown} is too small: {'at least' if kind.endswith('equal') else 'over'} {bound}"
-    if kind in ("less_than_equal", "less_than"):
-        bound = ctx.get("le", ctx.get("lt"))
-        return f"{shown} is too large: {'at most' if kind.endswith('equal') else 'under'} {bound}"
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"{shown} is not a whole number"
-    if kind == "string_type":
-        return f"expected a string, found {shown}"
-    if kind in ("bool_parsing", "bool_type"):
-        return f"{shown} is not true or false"
-    return f"{text} (found {shown})"
+    sentence = _SENTENCES.get(kind)
+    said = sentence(shown, value, error.get("ctx") or {}, kind) if sentence else None
+    return said if said is not None else f"{text} (found {shown})"
+
+
+# One error type's sentence from (the quoted value, the value, pydantic's context, the
+# type); None leaves the error to the general `msg (found value)`.
+_Sentence = Callable[[str, Any, dict[str, Any], str], str | None]
+
+
+def _not_one_of(shown: str, value: Any, ctx: dict[str, Any], kind: str) -> str:
+    expected = str(ctx.get("expected", ""))
+    options = re.findall(r"'([^']*)'", expected) or [expected]
+    if len(options) == 1:
+        return f"{shown} is not accepted: only {options[0]}"
+    return f"{shown} is not one of {', '.join(options)}"
+
+
+def _pattern(shown: str, value: Any, ctx: dict[str, Any], kind: str) -> str:
+    return f"{shown} does not match the pattern {ctx.get('pattern')}"
+
+
+def _too_long(shown: str, value: Any, ctx: dict[str, Any], kind: str) -> str | None:
+    if not isinstance(value, str):
+        return None
+    limit = ctx.get("max_length")
+    return f"{shown} is {len(value)} characters long; at most {limit} are allowed"
+
+
+def _too_short(shown: str, value: Any, ctx: dict[str, Any], kind: str) -> str:
+    limit = ctx.get("min_length")
+    return f"{shown} is too short: at least {limit} character{'s' if limit != 1 else ''}"
+
+
+def _too_small(shown: str, value: Any, ctx: dict[str, Any], kind: str) -> str:
+    bound = ctx.get("ge", ctx.get("gt"))
+    return f"{shown} is too small: {'at least' if kind.endswith('equal') else 'over'} {bound}"
+
+
+def _too_large(shown: str, value: Any, ctx: dict[str, Any], kind: str) -> str:
+    bound = ctx.get("le", ctx.get("lt"))
+    return f"{shown} is too large: {'at most' if kind.endswith('equal') else 'under'} {bound}"
+
+
+def _not_whole(shown: str, value: Any, ctx: dict[str, Any], kind: str) -> str:
+    return f"{shown} is not a whole number"
+
+
+def _not_string(shown: str, value: Any, ctx: dict[str, Any], kind: str) -> str:
+    return f"expected a string, found {shown}"
+
+
+def _not_boolean(shown: str, value: Any, ctx: dict[str, Any], kind: str) -> str:
+    return f"{shown} is not true or false"
+
+
+_SENTENCES: dict[str, _Sentence] = {
+    "enum": _not_one_of,
+    "literal_error": _not_one_of,
+    "string_pattern_mismatch": _pattern,
+    "string_too_long": _too_long,
+    "string_too_short": _too_short,
+    "greater_than_equal": _too_small,
+    "greater_than": _too_small,
+    "less_than_equal": _too_large,
+    "less_than": _too_large,
+    "int_parsing": _not_whole,
+    "int_type": _not_whole,
+    "int_from_float": _not_whole,
+    "string_type": _not_string,
+    "bool_parsing": _not_boolean,
+    "bool_type": _not_boolean,
+}
 
 
 def dotted(loc: Loc) -> str:

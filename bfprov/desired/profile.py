@@ -20,6 +20,8 @@ from bfprov.desired.document import AccountDefaults, AccountEntry, ProfileDocume
 from bfprov.desired.fast_yaml import Unusual, load_fast
 from bfprov.desired.fields import Subject, quote
 from bfprov.desired.models import Account, Desired, Target
+from bfprov.desired.pass_env import refused as refused_pass_env
+from bfprov.desired.pass_env import secret_readers
 from bfprov.desired.problems import dotted, explain, kind_of, message, shown_loc
 from bfprov.desired.yaml_reader import Loc, Positions, YamlProblem, compose, decode
 from bfprov.desired.yaml_reader import join_surrogates as _join_surrogates
@@ -69,6 +71,9 @@ def load_profiles(path: Path, settings: Settings) -> Desired:
                     f"{other.where(('accounts', other_index, 'name'))}",
                 )
         problems.extend(f.sorted_problems())
+    readers = secret_readers(account for f in files for _, _, account in f.accounts)
+    for f in files:
+        problems.extend(f.line(loc, text)[2] for loc, text in refused_pass_env(f.data, readers))
     if problems:
         raise ProfileError(problems)
 
@@ -80,8 +85,15 @@ def load_profiles(path: Path, settings: Settings) -> Desired:
         output_dirs.setdefault(f.output_dir, None)
         source = f.path.resolve()
         targets.extend(
-            Target(account, f.output_dir, f.templates, source, f.archive_keep)
-            for _, _, account in f.accounts
+            Target(
+                account,
+                f.output_dir,
+                f.templates,
+                source,
+                f.archive_keep,
+                publish_at=f.publish_places(index, entry, account),
+            )
+            for index, entry, account in f.accounts
         )
         warnings.extend(f.warnings())
     return Desired(targets=tuple(targets), output_dirs=tuple(output_dirs), warnings=tuple(warnings))
@@ -217,6 +229,17 @@ class _File:
             line, column, _ = self.positions.locate(node_of)
             where = f"{self.label}:{line}:{column}"
             self.problems.append((line, column, f"{where}: {dotted(loc)}: {message}"))
+
+    def publish_places(self, index: int, entry: AccountEntry, account: Account) -> tuple[str, ...]:
+        """Where each publishing target of an account is written (`file:line:col: path`):
+        its own list, or the one it inherits from defaults."""
+        own = entry.publish is not None
+        base: Loc = ("accounts", index, "publish") if own else ("defaults", "publish")
+        places = []
+        for i in range(len(account.publish)):
+            loc = (*base, i)
+            places.append(f"{self.where(loc)}: {dotted(loc)}")
+        return tuple(places)
 
     def sorted_problems(self) -> list[str]:
         return [text for _, _, text in sorted(self.problems, key=lambda p: (p[0], p[1]))]

@@ -9,18 +9,21 @@ the loginStatus, who and where (user, host) and which bfprov. A line torn by a c
 
 from __future__ import annotations
 
+import errno
+import heapq
 import json
 import os
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
+from bfprov.errors import BfprovError
 from bfprov.layout import EVENTS_FILE, RECORD_DIR
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from pathlib import Path
 
-MAX_LINE = 64 * 1024  # longer lines are not bfprov's: skipped
+MAX_LINE = 16 * 1024  # SPEC: bfprov writes no longer line; a longer one is skipped
 
 
 @dataclass(frozen=True)
@@ -70,19 +73,59 @@ def parse_line(line: bytes) -> Event | None:
     return Event(**known)
 
 
-def read_events(output_dirs: Iterable[Path]) -> Iterator[Event]:
-    """Every readable event of these output directories, oldest first."""
-    found: list[Event] = []
-    for output_dir in output_dirs:
-        try:
-            fd = os.open(events_path(output_dir), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError as exc:
-            from bfprov.errors import BfprovError
+def read_events(output_dirs: Iterable[Path], *, since: str | None = None) -> Iterator[Event]:
+    """Every readable event of these output directories, oldest first, read as a stream.
 
-            raise BfprovError(f"cannot read {events_path(output_dir)}: {exc.strerror}") from None
-        with os.fdopen(fd, "rb") as fh:
-            found += [e for e in map(parse_line, fh) if e is not None]
-    found.sort(key=lambda e: e.time)  # stable: same-second events keep their order
-    yield from found
+    Each trail is written in the order things happened, so the trails are merged (not
+    sorted whole): memory stays flat however long they grow. `since` (ISO 8601, UTC)
+    leaves out older events. A trail or its directory that is a symbolic link is refused.
+    """
+    streams = [_stream(d, since) for d in output_dirs]
+    yield from heapq.merge(*streams, key=lambda e: e.time)
+
+
+def _stream(output_dir: Path, since: str | None) -> Iterator[Event]:
+    fh = _open_trail(output_dir)
+    if fh is None:
+        return
+    with fh:
+        for line in _lines(fh):
+            e = parse_line(line)
+            if e is not None and (since is None or e.time >= since):
+                yield e
+
+
+def _lines(fh: BinaryIO) -> Iterator[bytes]:
+    """The file's lines, none longer than MAX_LINE: a longer one (not bfprov's) is skipped
+    without ever being held whole."""
+    while line := fh.readline(MAX_LINE + 1):
+        if len(line) <= MAX_LINE:
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):
+            line = fh.readline(MAX_LINE + 1)
+
+
+def _open_trail(output_dir: Path) -> BinaryIO | None:
+    """The trail, opened without following a link at any step bfprov owns; None if absent."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    root = sub = -1
+    try:
+        root = os.open(output_dir, flags | os.O_DIRECTORY)
+        sub = os.open(RECORD_DIR, flags | os.O_DIRECTORY, dir_fd=root)
+        fd = os.open(EVENTS_FILE, flags | os.O_NONBLOCK, dir_fd=sub)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        where = events_path(output_dir)
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise BfprovError(
+                f"cannot read {where}: it or its directory is a symbolic link or not a "
+                "directory; bfprov does not follow links"
+            ) from None
+        raise BfprovError(f"cannot read {where}: {exc.strerror}") from None
+    finally:
+        for d in (sub, root):
+            if d >= 0:
+                os.close(d)
+    return os.fdopen(fd, "rb")

@@ -6,10 +6,15 @@ import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
+from bfprov.children import environment
+
 if TYPE_CHECKING:
     from pathlib import Path
 
 GIT_TIMEOUT = 5.0
+# Where git finds the user's ignore rules (core.excludesFile): besides HOME, which every
+# child gets. Nothing else of bfprov's environment reaches git.
+GIT_ENV = ("XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM")
 
 
 def _worktree(path: Path) -> Path | None:
@@ -37,6 +42,7 @@ def exposed(output_dir: Path, account: str) -> Path | None:
             capture_output=True,
             timeout=GIT_TIMEOUT,
             check=False,
+            env=environment(GIT_ENV),
         )
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return None

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from bfprov.desired.models import Output
+    from bfprov.desired.targets import TargetRef
 
 FORMAT_VERSION = 1  # of the plan JSON (`plan --json`, saved plans)
 
@@ -85,16 +86,30 @@ class Restore:
 
 @dataclass(frozen=True)
 class Publish:
-    """Deliver the live pair (after this change's other steps) to these targets, by label."""
+    """Deliver the live pair (after this change's other steps) to these targets.
 
-    labels: tuple[str, ...]
+    `repair`: the targets lack the live pair the account has now; the step is for when the
+    change makes no new pair live (a promotion still waiting for its upload), since a new
+    live pair goes to every target anyway.
+    """
+
+    targets: tuple[TargetRef, ...]
+    repair: bool = False
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(t.label for t in self.targets)
 
 
 @dataclass(frozen=True)
 class Stage:
     """Offer the staged pair to the targets that keep a next version (AWS: AWSPENDING)."""
 
-    labels: tuple[str, ...]
+    targets: tuple[TargetRef, ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(t.label for t in self.targets)
 
 
 Step = (
@@ -122,14 +137,31 @@ class Change:
     steps: tuple[Step, ...] = ()
     needs_login: bool = False  # a promotion waits for a successful login with the staged pair
 
+    @property
+    def publish_to(self) -> tuple[str, ...]:
+        """The targets (by label) this change delivers the live pair to."""
+        labels = (label for s in self.steps if isinstance(s, Publish) for label in s.labels)
+        return tuple(dict.fromkeys(labels))  # a repair and a promotion may name one twice
+
+    @property
+    def stage_to(self) -> tuple[str, ...]:
+        """The targets (by label) this change offers its staged pair to (AWS: AWSPENDING)."""
+        return tuple(label for s in self.steps if isinstance(s, Stage) for label in s.labels)
+
     def to_json(self) -> dict[str, object]:
-        """The change as `plan --json` shows it (steps are apply's business)."""
-        return {
+        """The change as `plan --json` shows it (steps are apply's business); the targets
+        it writes to appear only when it writes to some, so other changes keep their shape."""
+        data: dict[str, object] = {
             "account": self.account,
             "action": self.action.value,
             "reasons": list(self.reasons),
             "requires_upload": self.requires_upload,
         }
+        if self.publish_to:
+            data["publish_to"] = list(self.publish_to)
+        if self.stage_to:
+            data["stage_to"] = list(self.stage_to)
+        return data
 
 
 @dataclass(frozen=True)
@@ -143,6 +175,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def publications(self) -> int:
+        """How many deliveries of a live pair to a target the plan makes."""
+        return sum(len(c.publish_to) for c in self.changes)
 
     def summary(self) -> dict[str, int]:
         """How many accounts of each action (noop included)."""

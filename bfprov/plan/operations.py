@@ -7,8 +7,12 @@ every command executes a plan value and none builds its steps by hand.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from bfprov.plan.model import Action, Change, Promote, Publish, RemoveLeftovers, Restore
+
+if TYPE_CHECKING:
+    from bfprov.desired.targets import TargetRef
 
 
 def promotion(change: Change | None) -> Change | None:
@@ -25,9 +29,9 @@ def promotion(change: Change | None) -> Change | None:
     return replace(change, steps=steps)
 
 
-def rollback(account: str, generation: str, targets: tuple[str, ...] = ()) -> Change:
+def rollback(account: str, generation: str, targets: tuple[TargetRef, ...] = ()) -> Change:
     """Bring back the archived `generation` as the live pair, and deliver it to the
-    publishing targets (by label); it must be uploaded to Betfair again."""
+    publishing targets; it must be uploaded to Betfair again."""
     return Change(
         account=account,
         action=Action.UPDATE,

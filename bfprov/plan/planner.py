@@ -182,13 +182,13 @@ def _replacement(
 
 
 def _missing(obs: ObservedAccount) -> list[str]:
-    """Why an account has no complete live pair."""
-    reasons = [] if obs.exists else ["no account directory yet"]
-    if obs.live.key is None:
-        reasons.append("no key on disk")
-    if obs.live.crt is None:
-        reasons.append("no certificate on disk")
-    return reasons
+    """Why an account has no complete live pair: one reason when nothing is there (a new
+    account), one per missing file when only some are."""
+    if not obs.exists:
+        return ["new account: nothing on disk yet"]
+    if obs.live.key is None and obs.live.crt is None:
+        return ["no key or certificate on disk"]
+    return ["no key on disk" if obs.live.key is None else "no certificate on disk"]
 
 
 def _paths(pair: Pair) -> tuple[str, ...]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,8 +16,8 @@ if TYPE_CHECKING:
 
     from bfprov.desired.models import Desired
     from bfprov.observed.observe import Observed
-    from bfprov.observed.publications import TargetState
     from bfprov.plan.model import Plan
+    from bfprov.publish.observe import TargetState  # the type only: publish builds them
     from bfprov.settings import Settings
 
 
@@ -51,7 +50,7 @@ def _warn_if_tracked(desired: Desired) -> None:
 
 def render_cnfs(desired: Desired) -> dict[str, str | None]:
     """The openssl.cnf each account should have (None where cnf is not an output)."""
-    from bfprov.apply.render import render_openssl_cnf, template_dirs
+    from bfprov.desired.render import render_openssl_cnf, template_dirs
 
     return {
         t.name: render_openssl_cnf(t.account, template_dirs(t.templates))
@@ -87,21 +86,16 @@ def snapshot(
     *,
     orphans: bool = True,
     now: datetime | None = None,
-    refresh: bool = True,
     replace: frozenset[str] = frozenset(),
 ) -> Snapshot:
-    """Observe the disk (and the publishing targets) and plan against it.
+    """Observe the disk and plan against it (publishing targets: `publish.planning`).
 
-    `refresh=False` trusts bfprov's records of what it published instead of asking each
-    target (`plan --no-refresh`, and `status`, which never goes to the network).
     `replace` names accounts that get a new key whatever their state (`--replace`).
     """
     # Imported here: `validate` loads profiles through this module and must not pay for
     # observing (which brings in `cryptography`).
     from bfprov.observed.observe import observe
-    from bfprov.observed.publications import observe_publications
     from bfprov.plan.planner import plan as make_plan
-    from bfprov.plan.publishing import with_publications
 
     now = now or datetime.now(UTC)
     cnf_texts = render_cnfs(desired)
@@ -111,10 +105,4 @@ def snapshot(
     }
     observed = observe(desired, orphans=orphans)
     plan = make_plan(desired, observed, now, expected, replace)
-    publications = observe_publications(desired, refresh=refresh)
-    if publications:
-        plan = with_publications(plan, observed, publications)
-        order = {t.name: i for i, t in enumerate(desired.targets)}
-        changes = sorted(plan.changes, key=lambda c: order.get(c.account, len(order)))
-        plan = dataclasses.replace(plan, changes=tuple(changes))
-    return Snapshot(desired, observed, plan, cnf_texts, now, publications)
+    return Snapshot(desired, observed, plan, cnf_texts, now)

@@ -18,21 +18,30 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bfprov.desired.fields import quote
+from bfprov.desired.targets import AwsSecretsManagerConfig, render
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError, target_label
-from bfprov.publish.config import render
+from bfprov.publish.base import Published, PublishError, extra
+from bfprov.publish.needs import address_key, package
 
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from bfprov.desired.targets import TargetRef
     from bfprov.publish.bundle import Bundle
-    from bfprov.publish.config import AwsSecretsManagerConfig
 
 CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
 INCOMING = "bfprov-incoming"  # a new version's label until AWSCURRENT is moved to it
 TAG_FINGERPRINT = "bfprov:fingerprint"
 TAG_NOT_AFTER = "bfprov:not-after"
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+
+
+def make(
+    config: AwsSecretsManagerConfig, account: str, profile_dir: Path, timeout: float
+) -> AwsTarget:
+    """The kind's entry point (see `bfprov.publish.kinds`)."""
+    return AwsTarget(config, account, timeout, extra("boto3", "aws"))
 
 
 class AwsTarget:
@@ -44,7 +53,7 @@ class AwsTarget:
         from botocore.config import Config
 
         self.name = render(config.name, account)
-        self.label = target_label(config, account, Path())
+        self.label = config.identity(account, Path())
         self._client = boto3.client(
             "secretsmanager",
             region_name=config.region,
@@ -52,7 +61,10 @@ class AwsTarget:
             config=Config(
                 connect_timeout=timeout,
                 read_timeout=timeout,
-                retries={"mode": "standard", "max_attempts": 2},
+                # One attempt: botocore retries a request that timed out (twice, with
+                # max_attempts 2), which would triple what a silent endpoint costs a run
+                # (SPEC: two timeouts in all); the next apply retries what failed.
+                retries={"mode": "standard", "total_max_attempts": 1},
             ),
         )
 
@@ -174,7 +186,7 @@ class AwsTarget:
         if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError):
             return PublishError(self.label, "no AWS credentials (boto3's chain found none)")
         if isinstance(exc, errors.ConnectTimeoutError | errors.ReadTimeoutError):
-            return PublishError(self.label, "no answer in time")
+            return PublishError(self.label, "no answer in time", timed_out=True)
         if isinstance(exc, errors.EndpointConnectionError):
             return PublishError(self.label, "unreachable: could not connect to the endpoint")
         if isinstance(exc, errors.SSLError):
@@ -204,3 +216,37 @@ def _tags(bundle: Bundle) -> list[dict[str, str]]:
         {"Key": TAG_FINGERPRINT, "Value": bundle.fingerprint},
         {"Key": TAG_NOT_AFTER, "Value": bundle.not_after_text},
     ]
+
+
+# --- checked before anything is written (see `preflight`) -------------------------------
+
+_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+
+
+def key(ref: TargetRef) -> tuple[str, ...]:
+    """What makes two secrets one: the region, the endpoint and the name."""
+    config = _config(ref)
+    name = render(config.name, ref.account)
+    return ("aws", config.region, address_key(config.endpoint_url), name)
+
+
+def names(ref: TargetRef, homes: set[Path]) -> list[str]:
+    """The name, once `{account}` is filled in, is one Secrets Manager takes."""
+    config = _config(ref)
+    name = render(config.name, ref.account)
+    if _NAME.fullmatch(name):
+        return []
+    return [
+        f"the name ({len(name)} characters, from {quote(config.name)}) is not a Secrets Manager "
+        "name: at most 512 of letters, digits and /_+=.@-"
+    ]
+
+
+def needs(ref: TargetRef) -> list[str]:
+    """boto3 (credentials are boto3's chain's business, found when first used)."""
+    return package("boto3", "aws")
+
+
+def _config(ref: TargetRef) -> AwsSecretsManagerConfig:
+    assert isinstance(ref.config, AwsSecretsManagerConfig)  # the registry sends only these
+    return ref.config

@@ -1,4 +1,4 @@
-"""The one interface every publishing target implements, and the factory that builds one.
+"""The one interface every publishing target implements, and what it reports.
 
 A target is built for one account (its label names the account's secret or file), reads
 only metadata when observed, and never puts a token or key material in a message.
@@ -7,27 +7,17 @@ only metadata when observed, and never puts a token or key material in a message
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from bfprov.errors import BfprovError
-from bfprov.publish.config import (
-    AwsSecretsManagerConfig,
-    KubernetesConfig,
-    VaultConfig,
-    render,
-)
 
 if TYPE_CHECKING:
     from datetime import datetime
     from types import ModuleType
 
     from bfprov.publish.bundle import Bundle
-    from bfprov.publish.config import TargetConfig
 
-DEFAULT_TIMEOUT = 10.0  # seconds, for connecting and for each reply
 _MAX_REASON = 300
 
 
@@ -50,14 +40,22 @@ class PublishError(BfprovError):
 
     `written_version` is set when the pair itself was written (as that version) but a
     later step failed: it is then the version bfprov last wrote, to be recorded as such.
+    `timed_out` is set when the target did not answer in time (the run's breaker counts it).
     """
 
     def __init__(
-        self, label: str, reason: str, *, sep: str = ": ", written_version: str | None = None
+        self,
+        label: str,
+        reason: str,
+        *,
+        sep: str = ": ",
+        written_version: str | None = None,
+        timed_out: bool = False,
     ) -> None:
         self.label = label
         self.reason = " ".join(reason.split())[:_MAX_REASON] or "failed"
         self.written_version = written_version
+        self.timed_out = timed_out
         super().__init__(f"{label}{sep}{self.reason}")
 
 
@@ -85,53 +83,7 @@ class Target(Protocol):
         ...
 
 
-def target_label(config: TargetConfig, account: str, profile_dir: Path) -> str:
-    """The target's label, known even when the target cannot be built (a missing package,
-    an unreadable token): records and messages are keyed by it."""
-    if isinstance(config, VaultConfig):
-        return f"vault {config.address} {config.mount}/{render(config.path, account)}"
-    if isinstance(config, AwsSecretsManagerConfig):
-        where = config.endpoint_url or config.region
-        return f"aws_secrets_manager {where} {render(config.name, account)}"
-    return f"kubernetes {manifest_path(config, account, profile_dir)}"
-
-
-def manifest_path(config: KubernetesConfig, account: str, profile_dir: Path) -> Path:
-    """Where a Kubernetes target's manifest goes: `dir` is relative to the profile."""
-    name = f"{render(config.name, account)}.yaml"
-    return Path(os.path.normpath(profile_dir / config.dir / name))
-
-
-def make_target(
-    config: TargetConfig,
-    account: str,
-    profile_dir: Path,
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Target:
-    """The target `config` describes, for `account`.
-
-    `profile_dir` is the directory of the profile file that named the target: the
-    Kubernetes `dir`, the Vault `ca_bundle` and a `{file: ...}` token are relative to it.
-    Raises PublishError when the target's package is not installed or its settings
-    cannot be used for this account.
-    """
-    if isinstance(config, VaultConfig):
-        from bfprov.publish.vault import VaultTarget
-
-        return VaultTarget(config, account, profile_dir, timeout, _extra("hvac", "vault"))
-    if isinstance(config, AwsSecretsManagerConfig):
-        from bfprov.publish.aws import AwsTarget
-
-        return AwsTarget(config, account, timeout, _extra("boto3", "aws"))
-    if isinstance(config, KubernetesConfig):
-        from bfprov.publish.kubernetes import KubernetesTarget
-
-        return KubernetesTarget(config, account, profile_dir, timeout)
-    raise TypeError(f"unknown target configuration {type(config).__name__}")
-
-
-def _extra(module: str, extra: str) -> ModuleType:
+def extra(module: str, extra: str) -> ModuleType:
     """Import an optional dependency when a target first needs it."""
     try:
         return importlib.import_module(module)

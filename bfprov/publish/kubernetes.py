@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import shutil
 import subprocess
 from typing import TYPE_CHECKING, Any
 
@@ -18,24 +19,33 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bfprov.apply.files import write_file
+from bfprov.children import environment
+from bfprov.desired.fields import quote
+from bfprov.desired.targets import KubernetesConfig, render
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError, manifest_path, target_label
-from bfprov.publish.config import render
+from bfprov.publish.base import Published, PublishError
+from bfprov.publish.needs import manifest_file
+from bfprov.publish.ownership import MANAGED_BY, MAX_MANIFEST, replaceable
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from bfprov.desired.targets import TargetRef
     from bfprov.publish.bundle import Bundle
-    from bfprov.publish.config import KubernetesConfig
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "bfprov"}
 FINGERPRINT = "bfprov.io/fingerprint"
 NOT_AFTER = "bfprov.io/not-after"
 MODE = 0o600
-MAX_MANIFEST = 1024 * 1024
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # a DNS subdomain
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
+
+
+def make(
+    config: KubernetesConfig, account: str, profile_dir: Path, timeout: float
+) -> KubernetesTarget:
+    """The kind's entry point (see `bfprov.publish.kinds`)."""
+    return KubernetesTarget(config, account, profile_dir, timeout)
 
 
 class KubernetesTarget:
@@ -46,8 +56,8 @@ class KubernetesTarget:
     ) -> None:
         self.name = render(config.name, account)
         self.namespace = config.namespace
-        self.path = manifest_path(config, account, profile_dir)
-        self.label = target_label(config, account, profile_dir)
+        self.path = config.manifest(account, profile_dir)
+        self.label = config.identity(account, profile_dir)
         self.recipients = tuple(config.sops_age_recipients or ())
         self.timeout = timeout
         if not _NAME.match(self.name):
@@ -81,6 +91,10 @@ class KubernetesTarget:
         text = _dump(self.manifest(bundle))
         if self.recipients:
             text = self._encrypt(text)
+        # Checked again here, just before the write: a file may have appeared since plan.
+        refusal = replaceable(self.path)
+        if refusal is not None:
+            raise PublishError(self.label, refusal)
         try:
             write_file(self.path, text, MODE, overwrite=True)
         except BfprovError as exc:
@@ -134,8 +148,15 @@ class KubernetesTarget:
             "/dev/stdin",
         ]
         try:
+            # The allow-list only: with --age recipients sops needs no key, no token and
+            # no SOPS_* setting (one, like SOPS_KMS_ARN, could even add a key to encrypt for).
             done = subprocess.run(
-                argv, input=plaintext, capture_output=True, timeout=self.timeout, check=False
+                argv,
+                input=plaintext,
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+                env=environment(),
             )
         except FileNotFoundError:
             raise PublishError(
@@ -170,3 +191,47 @@ def _sops_reason(done: subprocess.CompletedProcess[bytes], recipients: tuple[str
     if not last or "-----" in probe or _BASE64_RUN.search(probe):
         return f"exit status {done.returncode}"
     return last[:200]
+
+
+# --- checked before anything is written (see `preflight`) -------------------------------
+
+
+def key(ref: TargetRef) -> tuple[str, ...]:
+    """What makes two manifests one: their file."""
+    return ("kubernetes", str(manifest_file(_config(ref), ref)))
+
+
+def names(ref: TargetRef, homes: set[Path]) -> list[str]:
+    """A valid name once `{account}` is filled in, and a file outside the profiles' homes."""
+    config = _config(ref)
+    whys = []
+    name = render(config.name, ref.account)
+    if not _NAME.fullmatch(name):
+        whys.append(
+            f"{quote(name, 60)} (from {quote(config.name)}) is not a valid Kubernetes name: "
+            "lowercase letters, digits, '-' and '.', at most 253"
+        )
+    path = manifest_file(config, ref)
+    if path.parent in homes:
+        whys.append(
+            f"would be written in the profiles directory {path.parent}, where a manifest "
+            "could replace a profile or be read as one; choose another dir"
+        )
+    return whys
+
+
+def needs(ref: TargetRef) -> list[str]:
+    """sops for encrypted manifests, and no file there that bfprov did not write."""
+    config = _config(ref)
+    whys = []
+    if config.sops_age_recipients and shutil.which("sops") is None:
+        whys.append("needs the sops command on PATH to encrypt (https://getsops.io)")
+    why = replaceable(manifest_file(config, ref))
+    if why is not None:
+        whys.append(why)
+    return whys
+
+
+def _config(ref: TargetRef) -> KubernetesConfig:
+    assert isinstance(ref.config, KubernetesConfig)  # the registry sends only these
+    return ref.config

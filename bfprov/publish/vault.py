@@ -2,8 +2,23 @@
 
 The key material is the secret's data at `<mount>/data/<path>`; the description (SPEC's
 metadata, plus the data version it describes) is the secret's `custom_metadata`, so
-observing reads `<mount>/metadata/<path>` and never the data. Writes use check-and-set
-on the version bfprov last wrote.
+observing reads `<mount>/metadata/<path>` and never the data.
+
+Delivery is idempotent, and survives a lost reply or a kill at any point, because the
+description is written *before* the data it describes:
+1. read the metadata: when the current version is described as holding the pair being
+   delivered, it is delivered (whoever wrote it, whatever bfprov's record says);
+2. write `custom_metadata` describing the version about to be written (current + 1), and
+   keeping the description of the current one under `prior_*` keys;
+3. write the data with check-and-set on the current version.
+Whatever is lost or killed, the metadata describes the current version: after step 2
+alone the current version is still the prior one, after step 3 it is the new one. So a
+retry finds the pair there (step 1) or writes it (check-and-set on the version the
+metadata, not a record that a kill may have lost, says bfprov wrote); a version the
+description does not name was written by someone else, and only that is a conflict.
+When Vault refuses step 3 on check-and-set (a write came in between), step 2 is undone.
+One case stays ambiguous: a data write lost *before* reaching Vault, followed by an
+out-of-band write before the next apply, would be taken for bfprov's version.
 """
 
 from __future__ import annotations
@@ -14,22 +29,31 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from bfprov.desired.secret import reveal
+from bfprov.desired.targets import VaultConfig, render, segment_problem
 from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import Published, PublishError, target_label
-from bfprov.publish.config import render
+from bfprov.publish.base import Published, PublishError, extra
+from bfprov.publish.needs import address_key, package
 
 if TYPE_CHECKING:
     from pathlib import Path
     from types import ModuleType
 
+    from bfprov.desired.targets import TargetRef
     from bfprov.publish.bundle import Bundle
-    from bfprov.publish.config import VaultConfig
 
 # The custom_metadata key naming the data version the rest of the metadata describes: a
 # `kv put` made out of band leaves custom_metadata alone, so without it the change
 # would go unseen.
 VERSION_KEY = "version"
+# The description of the version before, kept while the next one is being written.
+PRIOR = "prior_"
+_DESCRIBED = (payload.FINGERPRINT, payload.NOT_AFTER, VERSION_KEY)
+
+
+def make(config: VaultConfig, account: str, profile_dir: Path, timeout: float) -> VaultTarget:
+    """The kind's entry point (see `bfprov.publish.kinds`)."""
+    return VaultTarget(config, account, profile_dir, timeout, extra("hvac", "vault"))
 
 
 class VaultTarget:
@@ -40,7 +64,7 @@ class VaultTarget:
     ) -> None:
         self.mount = config.mount
         self.path = render(config.path, account)
-        self.label = target_label(config, account, profile_dir)
+        self.label = config.identity(account, profile_dir)
         self._hvac = hvac
         verify: bool | str = True  # the server certificate is always verified
         if config.ca_bundle is not None:
@@ -62,55 +86,46 @@ class VaultTarget:
 
     def observe(self) -> Published | None:
         """The live version's fingerprint and expiry, from the metadata endpoint only."""
-        meta = self._metadata()
-        if meta is None:
-            return None
-        current = int(meta.get("current_version") or 0)
-        version = (meta.get("versions") or {}).get(str(current)) or {}
-        if current == 0 or version.get("deletion_time") or version.get("destroyed"):
-            return None  # deleted (or destroyed) out of band: nothing live there
-        custom = meta.get("custom_metadata") or {}
-        if custom.get(VERSION_KEY) != str(current):
-            return Published(fingerprint=None, not_after=None, version=str(current))
-        return Published(
-            fingerprint=custom.get(payload.FINGERPRINT),
-            not_after=payload.parse_time(custom.get(payload.NOT_AFTER)),
-            version=str(current),
-        )
+        return _described(self._metadata())
 
     def publish(self, bundle: Bundle, *, last_version: str | None) -> Published:
-        """Write the pair as a new version, check-and-set on `last_version` (0: create)."""
-        cas = self._cas(last_version)
+        """Make the pair the secret's current version (nothing written when it is already).
+
+        `last_version` (bfprov's record) is not used: the metadata says which version
+        bfprov wrote last, even when a lost reply or a kill kept it from the record.
+        """
+        meta = self._metadata()
+        held = _described(meta)
+        custom_now: dict[str, str] = (meta or {}).get("custom_metadata") or {}
+        if held is not None and held.fingerprint == bundle.fingerprint:
+            # Already delivered (a lost reply, a kill, or another writer). Described only
+            # as the prior version (the next one was never written): say so plainly.
+            if custom_now.get(VERSION_KEY) != held.version:
+                self._write_metadata(payload.metadata(bundle) | {VERSION_KEY: str(held.version)})
+            return held
+        if held is not None and held.fingerprint is None:
+            raise PublishError(
+                self.label,
+                f"conflict: a secret bfprov did not write is there (version {held.version}); "
+                "remove it or its newer versions",
+            )
+        current = int(meta.get("current_version") or 0) if meta else 0
+        custom = payload.metadata(bundle) | {VERSION_KEY: str(current + 1)}
+        if held is not None:
+            custom |= {PRIOR + k: v for k, v in _description(held).items()}
+        self._write_metadata(custom)
         try:
             reply = self._kv.create_or_update_secret(
-                path=self.path, secret=payload.data(bundle), cas=cas, mount_point=self.mount
+                path=self.path, secret=payload.data(bundle), cas=current, mount_point=self.mount
             )
         except self._hvac.exceptions.InvalidRequest as exc:
             if "check-and-set" not in str(exc):
                 raise self._error(exc) from None
-            if cas and self._metadata() is None:
-                # Deleted out of band, metadata and every version: nothing is left for
-                # check-and-set to protect, and the record's version can never match.
-                return self.publish(bundle, last_version=None)
-            raise self._conflict(cas) from None
+            self._write_metadata(custom_now)  # nothing was written: undo the description
+            raise self._conflict(current) from None
         except Exception as exc:
             raise self._error(exc) from None
-        version = str(reply["data"]["version"])
-        custom = payload.metadata(bundle) | {VERSION_KEY: version}
-        try:
-            self._kv.update_metadata(path=self.path, custom_metadata=custom, mount_point=self.mount)
-        except Exception as exc:
-            # The data is written: without this version on record, the next publish would
-            # take bfprov's own write for an out-of-band change.
-            error = self._error(exc)
-            if not isinstance(error, PublishError):
-                raise
-            raise PublishError(
-                self.label,
-                f"wrote version {version} but not its metadata: {error.reason}",
-                written_version=version,
-            ) from None
-        return Published(bundle.fingerprint, bundle.not_after, version)
+        return Published(bundle.fingerprint, bundle.not_after, str(reply["data"]["version"]))
 
     def stage(self, bundle: Bundle) -> Published | None:
         """KV v2 has no notion of a pending version: a staged pair is not published."""
@@ -118,22 +133,18 @@ class VaultTarget:
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _cas(self, last_version: str | None) -> int:
-        if last_version is None:
-            return 0
-        if not last_version.isdigit():
-            raise PublishError(self.label, f"recorded version {last_version!r} is not a number")
-        return int(last_version)
+    def _write_metadata(self, custom: dict[str, str]) -> None:
+        try:
+            self._kv.update_metadata(path=self.path, custom_metadata=custom, mount_point=self.mount)
+        except Exception as exc:
+            raise self._error(exc) from None
 
     def _conflict(self, cas: int) -> PublishError:
         meta = self._metadata()
         now = f"now at version {meta.get('current_version')}" if meta else "now gone"
-        if cas == 0:
-            return PublishError(
-                self.label, f"conflict: a secret bfprov did not write is there ({now})"
-            )
         return PublishError(
-            self.label, f"conflict: the secret changed since bfprov wrote version {cas} ({now})"
+            self.label,
+            f"conflict: the secret changed while bfprov wrote it (from version {cas}, {now})",
         )
 
     def _metadata(self) -> dict[str, Any] | None:
@@ -149,7 +160,38 @@ class VaultTarget:
     def _error(self, exc: Exception) -> Exception:
         """A PublishError for failures of the network or the server; anything else is a bug."""
         reason = _reason(exc, self._hvac)
-        return PublishError(self.label, reason) if reason is not None else exc
+        if reason is None:
+            return exc
+        timed_out = isinstance(exc, requests.exceptions.Timeout)
+        return PublishError(self.label, reason, timed_out=timed_out)
+
+
+def _described(meta: dict[str, Any] | None) -> Published | None:
+    """What the current version holds, as the metadata describes it: the description of
+    that version, or of the one before while the next is being written (fingerprint None:
+    a version bfprov did not write); None when nothing is live."""
+    if meta is None:
+        return None
+    current = int(meta.get("current_version") or 0)
+    version = (meta.get("versions") or {}).get(str(current)) or {}
+    if current == 0 or version.get("deletion_time") or version.get("destroyed"):
+        return None  # deleted (or destroyed) out of band: nothing live there
+    custom = meta.get("custom_metadata") or {}
+    for prefix in ("", PRIOR):
+        if custom.get(prefix + VERSION_KEY) == str(current):
+            return Published(
+                fingerprint=custom.get(prefix + payload.FINGERPRINT),
+                not_after=payload.parse_time(custom.get(prefix + payload.NOT_AFTER)),
+                version=str(current),
+            )
+    return Published(fingerprint=None, not_after=None, version=str(current))
+
+
+def _description(held: Published) -> dict[str, str]:
+    not_after = held.not_after.isoformat() if held.not_after else ""
+    return dict(
+        zip(_DESCRIBED, (held.fingerprint or "", not_after, held.version or ""), strict=True)
+    )
 
 
 def _reason(exc: Exception, hvac: ModuleType) -> str | None:
@@ -183,3 +225,42 @@ def _tls_reason(text: str) -> str:
 def _errno_reason(text: str) -> str:
     m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     return m[1].strip().lower() if m else "connection failed"
+
+
+# --- checked before anything is written (see `preflight`) -------------------------------
+
+
+def key(ref: TargetRef) -> tuple[str, ...]:
+    """What makes two Vault targets one: the server, the mount and the path."""
+    config = _config(ref)
+    path = render(config.path, ref.account)
+    return ("vault", address_key(config.address), config.mount.strip("/"), path.strip("/"))
+
+
+def names(ref: TargetRef, homes: set[Path]) -> list[str]:
+    """The path, once `{account}` is filled in, has no empty, `.` or `..` segment."""
+    why = segment_problem(render(_config(ref).path, ref.account))
+    return [] if why is None else [f"path {why}"]
+
+
+def needs(ref: TargetRef) -> list[str]:
+    """hvac, the token (its variable set or its file readable), the ca_bundle readable."""
+    config = _config(ref)
+    whys = package("hvac", "vault")
+    try:
+        reveal(config.token, ref.profile_dir, "token")  # read, then forgotten
+    except BfprovError as exc:
+        whys.append(str(exc))
+    if config.ca_bundle is not None:
+        bundle = ref.profile_dir / config.ca_bundle
+        try:
+            with bundle.open("rb") as fh:
+                fh.read(1)
+        except OSError as exc:
+            whys.append(f"ca_bundle {bundle} cannot be read: {exc.strerror or exc}")
+    return whys
+
+
+def _config(ref: TargetRef) -> VaultConfig:
+    assert isinstance(ref.config, VaultConfig)  # the registry sends only Vault targets here
+    return ref.config

@@ -7,7 +7,7 @@ with a password and an uploaded certificate, `/api/certlogin`, `/api/logout`,
 
 from __future__ import annotations
 
-from bfprov.sandbox.identity import Event
+from bfprov.sandbox.request import Event
 from bfprov.sandbox.server import Emulator
 from bfprov.sandbox.tls import SandboxError
 

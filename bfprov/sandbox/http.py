@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 
 from OpenSSL import SSL
 
-from bfprov.sandbox import tls
-from bfprov.sandbox.identity import Event, Identity
+from bfprov.sandbox.identity import Identity
+from bfprov.sandbox.request import Event
+from bfprov.sandbox.tls import TLSStream, accept, close_notify, fingerprint
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -130,15 +131,15 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         """TLS handshake, then buffered files over the connection for http.server."""
         sock = cast("socket.socket", self.request)
-        self.tls_conn = tls.accept(self.server.tls_context, sock, _HANDSHAKE_TIMEOUT)
+        self.tls_conn = accept(self.server.tls_context, sock, _HANDSHAKE_TIMEOUT)
         self.server.counters.connected()
         peer: x509.Certificate | None = self.tls_conn.get_peer_certificate(as_cryptography=True)
-        self.cert_fingerprint = tls.fingerprint(peer) if peer is not None else None
+        self.cert_fingerprint = fingerprint(peer) if peer is not None else None
         self.connection = sock
-        self._in = tls.TLSStream(self.tls_conn, sock, _IO_TIMEOUT)
+        self._in = TLSStream(self.tls_conn, sock, _IO_TIMEOUT)
         self._reader = BufferedReader(self._in)
         self.rfile = self._reader
-        self.wfile = BufferedWriter(tls.TLSStream(self.tls_conn, sock, _IO_TIMEOUT))
+        self.wfile = BufferedWriter(TLSStream(self.tls_conn, sock, _IO_TIMEOUT))
         self._served = False
 
     def handle_one_request(self) -> None:
@@ -162,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             super().finish()
         finally:
-            tls.close_notify(self.tls_conn)
+            close_notify(self.tls_conn)
 
     def handle_expect_100(self) -> bool:
         """Send `100 Continue` at once: the client waits for it before sending the body."""

@@ -11,9 +11,16 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bfprov.sandbox import tls
 from bfprov.sandbox.http import Counters, Faults, Server
-from bfprov.sandbox.identity import Event, Identity
+from bfprov.sandbox.identity import Identity
+from bfprov.sandbox.request import Event
+from bfprov.sandbox.tls import (
+    CA_CERT_FILE,
+    ensure_state_dir,
+    issue_server_certificate,
+    load_or_create_ca,
+    server_context,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -48,8 +55,8 @@ class Emulator:
         self._state_dir = Path(state_dir)
         self._host = host
         self._port = port
-        tls.ensure_state_dir(self._state_dir)
-        self._ca_cert, self._ca_key = tls.load_or_create_ca(self._state_dir)
+        ensure_state_dir(self._state_dir)
+        self._ca_cert, self._ca_key = load_or_create_ca(self._state_dir)
         self._identity = Identity(
             self._state_dir / STATE_FILE,
             lock_after=lock_after,
@@ -68,10 +75,10 @@ class Emulator:
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
         hosts = ["localhost", "127.0.0.1", "::1", self._host]
-        cert, key = tls.issue_server_certificate(self._ca_cert, self._ca_key, hosts)
+        cert, key = issue_server_certificate(self._ca_cert, self._ca_key, hosts)
         server = Server(
             (self._host, self._port),
-            context=tls.server_context(cert, key),
+            context=server_context(cert, key),
             identity=self._identity,
             ipv6=":" in self._host,
             faults=self._faults,
@@ -128,7 +135,7 @@ class Emulator:
     @property
     def ca_path(self) -> Path:
         """PEM of the emulator's own CA, for BFPROV_CA_BUNDLE (or curl's --cacert)."""
-        return self._state_dir / tls.CA_CERT_FILE
+        return self._state_dir / CA_CERT_FILE
 
     # --- the website's side ----------------------------------------------------------------
 

@@ -30,6 +30,8 @@ from OpenSSL import SSL
 
 from bfprov import crypto
 from bfprov.errors import BfprovError
+from bfprov.files import write_file
+from bfprov.layout import DIR_MODE, PUBLIC_MODE, SECRET_MODE
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -60,15 +62,13 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
     The emulator's files go through bfprov's one writer (temporary file created 0600,
     synced, renamed), so a key is never readable by others, not even for a moment.
     """
-    from bfprov.apply.files import write_file
-
     write_file(path, data, mode, overwrite=True)
 
 
 def ensure_state_dir(path: Path) -> None:
     """Create the state directory (0700) if it is missing."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
         raise SandboxError(f"cannot create the sandbox directory {path}: {exc.strerror}") from exc
     if not path.is_dir():
@@ -119,8 +119,8 @@ def load_or_create_ca(state_dir: Path) -> tuple[x509.Certificate, CAKey]:
         serialization.NoEncryption(),
     )
     # The key first: a ca.pem without its key would be useless at the next start.
-    write_atomically(key_path, key_pem, 0o600)
-    write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomically(key_path, key_pem, SECRET_MODE)
+    write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), PUBLIC_MODE)
     return cert, key
 
 
@@ -136,7 +136,7 @@ def _load_ca(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, CAKey]:
     if cert.public_key() != key.public_key():
         raise SandboxError(f"the sandbox CA certificate does not match its key; {advice}")
     if key_path.stat().st_mode & 0o077:
-        key_path.chmod(0o600)  # the CA can mint server certificates: keep it private
+        key_path.chmod(SECRET_MODE)  # the CA can mint server certificates: keep it private
     return cert, key
 
 

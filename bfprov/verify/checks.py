@@ -17,7 +17,7 @@ from bfprov.verify.catalogue import explain
 from bfprov.verify.client import Credentials, LoginClient, Outcome, endpoints
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from pathlib import Path
 
     from bfprov.desired.models import Target
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 PairName = Literal["live", "staged"]
 PARALLEL = 8  # logins in flight by default (`verify --parallel`, at most 32)
+LOGGED_IN_KEPT = 8  # fingerprints of an account's pairs that logged in, kept in its record
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,37 @@ def run_checks(
         return list(pool.map(counted, checks))
 
 
+def known_logins(results: Sequence[CheckResult], checks: Sequence[Check]) -> set[str]:
+    """Fingerprints of the pairs known to have logged in: in these results, or in the
+    records the checks observed (before this run wrote its own)."""
+    known = {r.fingerprint for r in results if r.success and r.fingerprint}
+    for check in checks:
+        record = check.observed.record
+        known |= _logged_in(record.last_check if record else None)
+    return known
+
+
+def _logged_in(entry: dict[str, Any] | None) -> set[str]:
+    if not isinstance(entry, dict):
+        return set()
+    listed = entry.get("logged_in")
+    known = {f for f in listed if isinstance(f, str)} if isinstance(listed, list) else set()
+    # Records written before `logged_in` existed: a pair whose last check succeeded.
+    for pair in ("live", "staged"):
+        result = entry.get(pair)
+        if isinstance(result, dict) and result.get("loginStatus") == "SUCCESS":
+            fingerprint = result.get("fingerprint")
+            if isinstance(fingerprint, str):
+                known.add(fingerprint)
+    return known
+
+
+def upload_pending(result: CheckResult, known: Collection[str]) -> bool:
+    """CERT_AUTH_REQUIRED for a pair that never logged in: its upload is pending, which is
+    not a failure (no `on_failure`). A pair that did log in and is refused now is one."""
+    return result.awaiting_upload and result.fingerprint not in known
+
+
 def record(results: Sequence[CheckResult], checks: Sequence[Check], *, locked: bool) -> None:
     """Keep each account's latest check in its record, for `bfprov status`.
 
@@ -211,6 +243,13 @@ def _record(results: Sequence[CheckResult], checks: Sequence[Check]) -> None:
         for c, r in pairs:
             entry[c.pair] = {"fingerprint": r.fingerprint, "loginStatus": r.outcome.status,
                              "error": r.outcome.error}  # fmt: skip
+        # Which pairs ever logged in (newest first): a later CERT_AUTH_REQUIRED of one of
+        # them is a failure, of any other an upload pending.
+        succeeded = [r.fingerprint for _, r in pairs if r.success and r.fingerprint]
+        listed = previous.get("logged_in")  # a record edited by hand may hold anything
+        earlier = [f for f in (listed if isinstance(listed, list) else []) if isinstance(f, str)]
+        earlier = [f for f in earlier if f not in succeeded]
+        entry["logged_in"] = (succeeded + earlier)[:LOGGED_IN_KEPT]
         live = entry.get("live")
         entry["last_live_success"] = (
             now if live and live["loginStatus"] == "SUCCESS" else previous.get("last_live_success")

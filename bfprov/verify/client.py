@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from bfprov.verify.transport import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
+    Answer,
     CannotLoad,
     Link,
     NotSent,
@@ -161,58 +162,15 @@ class LoginClient:
 
     def _login(self, link: Link, creds: Credentials, urls: Endpoints) -> tuple[Outcome, str | None]:
         """One login, with retries where it is safe; the session token on SUCCESS."""
-        # %20 for spaces, like curl --data-urlencode and .NET's EscapeDataString.
-        body = urlencode(
-            {"username": creds.username, "password": creds.password.get_secret_value()},
-            quote_via=quote,
-        ).encode("ascii")
-        headers = {
-            "X-Application": creds.app_key.get_secret_value(),
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        }
-        path = url_path(urls.login)
+        request = _login_request(creds, urls)
         attempts = 0
         while True:
             attempts += 1
             self.limiter.wait(creds.username)
-            try:
-                link.connect()
-            except CannotLoad as exc:
-                error = f"cannot load the client certificate and key: {exc}"
-                return Outcome(status=None, error=error), None
-            except ssl.SSLError as exc:
-                return Outcome(status=None, error=tls_error(exc), attempts=attempts), None
-            except NotSent as exc:
-                if attempts <= self.retries:
-                    time.sleep(self.backoff * 2 ** (attempts - 1))
-                    continue
-                return Outcome(status=None, error=exc.error, attempts=attempts), None
-            try:
-                answer = link.post(path, body, headers)
-            except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
-                return Outcome(status=None, error=after_send_error(exc), attempts=attempts), None
-            except ssl.SSLError as exc:  # e.g. TLS 1.3: the client certificate refused
-                return Outcome(status=None, error=tls_error(exc), attempts=attempts), None
-            except (OSError, http.client.HTTPException) as exc:
-                # The request may have reached Betfair and counted as a login (or a
-                # wrong password): never sent twice.
-                return Outcome(status=None, error=after_send_error(exc), attempts=attempts), None
-            answered = answer.json()
-            status = answered.get("loginStatus")
-            status = status if isinstance(status, str) and status else None
-            if status is None and answer.status >= 500 and attempts <= self.retries:
-                time.sleep(self.backoff * 2 ** (attempts - 1))
-                continue
-            if status is None:
-                return Outcome(status=None, error=bad_answer(answer), attempts=attempts), None
-            if status == "SUCCESS":
-                token = answered.get("sessionToken")
-                if not isinstance(token, str) or not token:
-                    error = "SUCCESS without a session token"
-                    return Outcome(status=None, error=error, attempts=attempts), None
-                return Outcome(status=status, attempts=attempts), token
-            return Outcome(status=status, attempts=attempts), None
+            tried = _try_login(link, request, attempts)
+            if not (tried.retryable and attempts <= self.retries):
+                return tried.outcome, tried.token
+            time.sleep(self.backoff * 2 ** (attempts - 1))
 
     def _logout(
         self, link: Link, creds: Credentials, urls: Endpoints, token: str, attempts: int
@@ -231,3 +189,77 @@ class LoginClient:
             return Outcome("SUCCESS", None, attempts, True)
         error = answered.get("error") or f"HTTP {answer.status}"
         return Outcome("SUCCESS", None, attempts, False, f"logout answered {error}")
+
+
+@dataclass(frozen=True)
+class _Request:
+    path: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Try:
+    """One login attempt: its outcome, the session token on SUCCESS, and whether the
+    request cannot have counted as a login (so that it may be sent again)."""
+
+    outcome: Outcome
+    token: str | None = None
+    retryable: bool = False
+
+
+def _login_request(creds: Credentials, urls: Endpoints) -> _Request:
+    # %20 for spaces, like curl --data-urlencode and .NET's EscapeDataString.
+    body = urlencode(
+        {"username": creds.username, "password": creds.password.get_secret_value()},
+        quote_via=quote,
+    ).encode("ascii")
+    headers = {
+        "X-Application": creds.app_key.get_secret_value(),
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": "application/json",
+    }
+    return _Request(url_path(urls.login), body, headers)
+
+
+def _try_login(link: Link, request: _Request, attempts: int) -> _Try:
+    """Connect, send the login once, and judge the answer."""
+    try:
+        link.connect()
+    except CannotLoad as exc:
+        return _Try(
+            Outcome(status=None, error=f"cannot load the client certificate and key: {exc}")
+        )
+    except ssl.SSLError as exc:
+        return _Try(Outcome(status=None, error=tls_error(exc), attempts=attempts))
+    except NotSent as exc:
+        return _Try(Outcome(status=None, error=exc.error, attempts=attempts), retryable=True)
+    try:
+        answer = link.post(request.path, request.body, request.headers)
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+        return _Try(Outcome(status=None, error=after_send_error(exc), attempts=attempts))
+    except ssl.SSLError as exc:  # e.g. TLS 1.3: the client certificate refused
+        return _Try(Outcome(status=None, error=tls_error(exc), attempts=attempts))
+    except (OSError, http.client.HTTPException) as exc:
+        # The request may have reached Betfair and counted as a login (or a wrong
+        # password): never sent twice.
+        return _Try(Outcome(status=None, error=after_send_error(exc), attempts=attempts))
+    return _judge_login(answer, attempts)
+
+
+def _judge_login(answer: Answer, attempts: int) -> _Try:
+    """What Betfair's answer says; one without a loginStatus is retryable on a 5xx."""
+    answered = answer.json()
+    status = answered.get("loginStatus")
+    if not (isinstance(status, str) and status):
+        error = bad_answer(answer)
+        return _Try(
+            Outcome(status=None, error=error, attempts=attempts), retryable=answer.status >= 500
+        )
+    if status != "SUCCESS":
+        return _Try(Outcome(status=status, attempts=attempts))
+    token = answered.get("sessionToken")
+    if not isinstance(token, str) or not token:
+        error = "SUCCESS without a session token"
+        return _Try(Outcome(status=None, error=error, attempts=attempts))
+    return _Try(Outcome(status=status, attempts=attempts), token)

@@ -5,47 +5,39 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bfprov import console
+from bfprov.plan.model import Action
+from bfprov.views.plan import PENDING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from bfprov.apply.deliver import Delivered
     from bfprov.apply.executor import Outcome
+    from bfprov.desired.models import Target
     from bfprov.plan.snapshot import Snapshot
+    from bfprov.publish.deliver import Delivered
 
 
 def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
-    """Print the summary of an apply, and what the operator must upload."""
+    """Print each write to a target, the summary of an apply, and what the operator must
+    upload."""
     targets = {t.name: t for t in snap.desired.targets}
+    actions = {c.account: c.action for c in snap.plan.changes}
     uploads: list[tuple[str, str, str]] = []
-    counts = {"created": 0, "staged": 0, "promoted": 0, "updated": 0, "pending": 0}
+    counts = dict.fromkeys(("created", "staged", "promoted", "updated", "published"), 0)
+    counts |= {"pending": 0, "failed": 0}
     for o in outcomes:
         target = targets[o.account]
-        url = target.account.jurisdiction.upload_url
-        if o.created:
-            counts["created"] += 1
-            uploads.append((o.account, str(target.directory / f"{target.account.stem}.crt"), url))
-        elif o.staged:
-            counts["staged"] += 1
-            uploads.append((o.account, o.staged, url))
-        elif o.promoted:
-            counts["promoted"] += 1
-        elif o.promotion_pending:
-            counts["pending"] += 1
-            staged = snap.observed.accounts[o.account].staged.crt
-            if staged is not None:
-                uploads.append((o.account, str(target.directory / staged.path), url))
-        else:
-            counts["updated"] += 1
+        kind = _kind(o, actions.get(o.account))
+        if kind in counts:
+            counts[kind] += 1
+        crt = _to_upload(snap, target, o, kind)
+        if crt is not None:
+            uploads.append((o.account, crt, target.account.jurisdiction.upload_url))
     for o in outcomes:
         console.detail(f"{o.account}: wrote {', '.join(o.written) or 'nothing'}")
-        for label in o.delivered.published if o.delivered else ():
-            console.say(f"Published {o.account} to {label}")
+        say_deliveries(o.account, o.delivered)
     if not console.quiet():
-        console.say(
-            f"\nApply complete: {counts['created']} created, {counts['staged']} staged for "
-            f"rotation, {counts['promoted']} promoted, {counts['updated']} updated."
-        )
+        console.say(_summary(counts, outcomes))
     if uploads:
         console.say(
             "\nUpload each certificate on Betfair's website (Automated Betting Program "
@@ -61,6 +53,56 @@ def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
             "verification) or `bfprov promote ACCOUNT --no-verify`"
         )
         console.say(f"\n{counts['pending']} staged pair(s) wait for their upload: {how}.")
+
+
+def _to_upload(snap: Snapshot, target: Target, o: Outcome, kind: str) -> str | None:
+    """The certificate the operator must upload after this outcome, if any."""
+    if kind == "created":
+        return str(target.directory / f"{target.account.stem}.crt")
+    if kind == "staged":
+        return o.staged
+    staged = snap.observed.accounts[o.account].staged.crt if kind == "pending" else None
+    return str(target.directory / staged.path) if staged is not None else None
+
+
+def _kind(o: Outcome, action: Action | None) -> str:
+    """What happened to the account's own files; a drift repair changes none of them: its
+    deliveries are counted as publications, not as an update."""
+    if o.created:
+        return "created"
+    if o.staged:
+        return "staged"
+    if o.promoted:
+        return "promoted"
+    if o.promotion_pending:
+        return "pending"
+    return "published" if action is Action.PUBLISH else "updated"
+
+
+def _summary(counts: dict[str, int], outcomes: Sequence[Outcome]) -> str:
+    """`Apply complete: ...`, counting each delivery to a target that was made, and,
+    apart, each that failed (never counted as done)."""
+    published = sum(len(o.delivered.published) for o in outcomes if o.delivered)
+    failed = sum(len(o.delivered.failed) for o in outcomes if o.delivered)
+    text = (
+        f"\nApply complete: {counts['created']} created, {counts['staged']} staged for "
+        f"rotation, {counts['promoted']} promoted, {counts['updated']} updated"
+    )
+    if published or failed:
+        text += f", {published} published"
+    if failed:
+        text += f", {failed} failed to publish"
+    return text + "."
+
+
+def say_deliveries(account: str, delivered: Delivered | None) -> None:
+    """One line for each write made to a publishing target."""
+    if delivered is None:
+        return
+    for label in delivered.published:
+        console.say(f"Published {account} to {label}")
+    for label in delivered.staged:
+        console.say(f"Staged {account}: {PENDING} written to {label}")
 
 
 def report_hooks(account: str, delivered: Delivered | None) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import textwrap
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from rich.table import Table
 
@@ -36,6 +38,12 @@ def history_table(events: Sequence[Event]) -> Table:
     return table
 
 
-def history_json(events: Sequence[Event]) -> list[dict[str, object]]:
-    """The events as `history --json` prints them."""
-    return [e.to_json() for e in events]
+def history_json_chunks(events: Iterable[Event]) -> Iterator[str]:
+    """The events as `history --json` prints them (an indented JSON list), a piece at a
+    time: a long trail is never held whole."""
+    sep = "[\n"
+    for e in events:
+        item = json.dumps(e.to_json(), indent=2, ensure_ascii=False)
+        yield sep + textwrap.indent(item, "  ")
+        sep = ",\n"
+    yield "[]\n" if sep == "[\n" else "\n]\n"

@@ -11,6 +11,8 @@ from bfprov.plan.model import Action
 if TYPE_CHECKING:
     from bfprov.plan.model import Change, Plan
 
+PENDING = "AWSPENDING"  # what the one kind of target that keeps a next version calls it
+
 SYMBOLS: dict[Action, tuple[str, str]] = {
     Action.CREATE: ("+", "green"),
     Action.ROTATE: ("-/+", "yellow"),
@@ -32,7 +34,16 @@ def change_text(change: Change) -> Text:
     text.append(f" ({label})\n", style=style)
     for reason in change.reasons:
         text.append(f"        {reason}\n")
+    for line in deliveries(change):
+        text.append(f"        {line}\n", style="dim")
     return text
+
+
+def deliveries(change: Change) -> list[str]:
+    """Each write the change makes to a publishing target, in words."""
+    return [f"will publish to {label}" for label in change.publish_to] + [
+        f"will write {PENDING} to {label}" for label in change.stage_to
+    ]
 
 
 def plan_text(plan: Plan) -> Text:
@@ -57,8 +68,8 @@ def summary_text(plan: Plan) -> Text:
         f"{s['update']} to update",
         f"{s['promote']} to promote",
     ]
-    if s["publish"]:
-        parts.append(f"{s['publish']} to publish")
+    if plan.publications:  # deliveries to targets, not accounts
+        parts.append(f"{plan.publications} to publish")
     if s["orphan"]:
         parts.append(f"{s['orphan']} orphaned")
     parts.append(f"{s['noop']} unchanged")
@@ -91,13 +102,13 @@ def plan_markdown(plan: Plan) -> str:
     uploads = sum(1 for c in plan.changes if c.requires_upload)
     lines.append(
         f"**{s['create']} to create, {s['rotate']} to rotate, {s['update']} to update, "
-        f"{s['promote']} to promote, {s['publish']} to publish, {s['orphan']} orphaned, "
+        f"{s['promote']} to promote, {plan.publications} to publish, {s['orphan']} orphaned, "
         f"{s['noop']} unchanged.**"
         + (f" {uploads} certificate upload(s) will be needed." if uploads else "")
     )
     lines += ["", "| account | action | upload | reasons |", "|---|---|---|---|"]
     for c in plan.changes:
-        reasons = "<br>".join(_md_escape(r) for r in c.reasons)
+        reasons = "<br>".join(_md_escape(r) for r in (*c.reasons, *deliveries(c)))
         upload = "yes" if c.requires_upload else "no"
         lines.append(f"| `{c.account}` | {_MD_SYMBOLS[c.action]} | {upload} | {reasons} |")
     return "\n".join(lines) + "\n"

@@ -18,8 +18,8 @@ from bfprov.plan.renewal import renewal_window
 if TYPE_CHECKING:
     from bfprov.desired.models import Target
     from bfprov.observed.account import ObservedAccount
-    from bfprov.observed.publications import TargetState
     from bfprov.plan.snapshot import Snapshot
+    from bfprov.publish.observe import TargetState
 
 
 class State(StrEnum):

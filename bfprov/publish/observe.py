@@ -20,10 +20,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bfprov.desired.models import Desired, Target
+    from bfprov.desired.targets import TargetConfig
     from bfprov.publish.base import Published
-    from bfprov.publish.config import TargetConfig
-
-PARALLEL = 8  # targets observed at once
+    from bfprov.publish.breaker import Breaker
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,7 @@ class TargetState:
     holds_something: bool
     error: str | None  # it could not be observed: unreachable, refused, misconfigured
     recorded: Delivery | None
+    held_version: str | None = None  # the target's own version id of what it holds
 
 
 def read_deliveries(directory: Path) -> dict[str, Delivery]:
@@ -86,20 +86,26 @@ def read_deliveries(directory: Path) -> dict[str, Delivery]:
 
 def targets_of(target: Target) -> tuple[TargetConfig, ...]:
     """The publishing targets the profile names for this account."""
-    return tuple(entry.target for entry in target.account.publish)
+    return tuple(ref.config for ref in target.publications)
 
 
 def labelled_targets(target: Target) -> dict[str, TargetConfig]:
     """The account's publishing targets by label, in the profile's order."""
-    from bfprov.publish.base import target_label
-
-    return {target_label(c, target.name, target.source.parent): c for c in targets_of(target)}
+    return {ref.label: ref.config for ref in target.publications}
 
 
 def observe_publications(
-    desired: Desired, *, refresh: bool = True, parallel: int = PARALLEL
+    desired: Desired, *, refresh: bool = True, breaker: Breaker | None = None
 ) -> dict[str, tuple[TargetState, ...]]:
-    """Per account with targets, the state of each target, in the profile's order."""
+    """Per account with targets, the state of each target, in the profile's order.
+
+    `breaker` is the run's (its timeout, its parallelism, and the endpoints that did
+    not answer); a plan alone makes its own.
+    """
+    if breaker is None:
+        from bfprov.publish.breaker import Breaker
+
+        breaker = Breaker()
     jobs: list[tuple[str, TargetConfig, str, Path, Delivery | None]] = []
     for t in desired.targets:
         labelled = labelled_targets(t)
@@ -116,9 +122,9 @@ def observe_publications(
         if not refresh:
             held = recorded.fingerprint if recorded and not recorded.error else None
             return TargetState(label, config, held, held is not None, None, recorded)
-        return _observe(account, config, label, profile_dir, recorded)
+        return _observe(account, config, label, profile_dir, recorded, breaker)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(jobs)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(breaker.parallel, len(jobs)))) as pool:
         states = list(pool.map(one, jobs))
     result: dict[str, list[TargetState]] = {}
     for (account, *_), state in zip(jobs, states, strict=True):
@@ -127,14 +133,25 @@ def observe_publications(
 
 
 def _observe(
-    account: str, config: TargetConfig, label: str, profile_dir: Path, recorded: Delivery | None
+    account: str,
+    config: TargetConfig,
+    label: str,
+    profile_dir: Path,
+    recorded: Delivery | None,
+    breaker: Breaker,
 ) -> TargetState:
-    from bfprov.publish.base import PublishError, make_target
+    from bfprov.publish.base import PublishError
+    from bfprov.publish.kinds import make_target
+
+    def observe() -> Published | None:
+        return make_target(config, account, profile_dir, timeout=breaker.timeout).observe()
 
     try:
-        published: Published | None = make_target(config, account, profile_dir).observe()
+        published = breaker.call(config, label, observe)
     except PublishError as exc:
         return TargetState(label, config, None, False, exc.reason, recorded)
     if published is None:
         return TargetState(label, config, None, False, None, recorded)
-    return TargetState(label, config, published.fingerprint, True, None, recorded)
+    return TargetState(
+        label, config, published.fingerprint, True, None, recorded, published.version
+    )
