@@ -19,6 +19,7 @@ from bfprov.publish.config import (
     VaultConfig,
     render,
 )
+from bfprov.server_text import clean_text
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -48,6 +49,9 @@ class Published:
 class PublishError(BfprovError):
     """A target failed: the message names the target and the reason, on one line.
 
+    The reason often quotes a server: it is cleaned of control characters and cut here,
+    so output, records, events and history all get the same safe text.
+
     `written_version` is set when the pair itself was written (as that version) but a
     later step failed: it is then the version bfprov last wrote, to be recorded as such.
     """
@@ -56,7 +60,7 @@ class PublishError(BfprovError):
         self, label: str, reason: str, *, sep: str = ": ", written_version: str | None = None
     ) -> None:
         self.label = label
-        self.reason = " ".join(reason.split())[:_MAX_REASON] or "failed"
+        self.reason = clean_text(reason, _MAX_REASON) or "failed"
         self.written_version = written_version
         super().__init__(f"{label}{sep}{self.reason}")
 
