@@ -30,11 +30,12 @@ HTML_PAGE = (
 
 @dataclass
 class Reply:
-    """One canned reply: status, content type (None: no header), body."""
+    """One canned reply: status, content type (None: no header), body, other headers."""
 
     status: int = 200
     content_type: str | None = "text/html; charset=utf-8"
     body: bytes = HTML_PAGE
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +60,8 @@ class _OddHandler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         if reply.content_type is not None:
             self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
         if reply.status not in (204, 304):
             self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()

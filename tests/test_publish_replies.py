@@ -166,3 +166,88 @@ def test_cli_plan_and_apply_against_a_misbehaving_proxy(
         events = (tmp_path / "certs" / ".bfprov" / "events.jsonl").read_text().splitlines()
         assert "publish_failed" in {json.loads(e)["event"] for e in events}
         assert "published" not in {json.loads(e)["event"] for e in events}
+
+
+# --- text from a server ----------------------------------------------------------------
+
+# Terminal escapes (a colour, a window title, clear screen), a carriage return that would
+# overwrite the line, a NUL, a bidirectional override, a newline, and a long tail.
+HOSTILE = (
+    "\x1b[31mred\x1b[0m \x1b]0;pwned\x07title fake:\x00line \u202eevil\x1b[2J"
+    + "x" * 900
+    + "\r\x00tail\r\nsecond line"
+)
+CONTROL = ("\x1b", "\r", "\x00", "\x07", "\u202e")
+
+
+def hostile_replies() -> dict[str, tuple[str, Reply]]:
+    vault_error = json.dumps({"errors": [HOSTILE]}).encode()
+    aws_error = json.dumps({"__type": "ValidationException", "message": HOSTILE}).encode()
+    amz = {"x-amzn-RequestId": "r-1", "x-amzn-ErrorType": "ValidationException"}
+    return {
+        "vault": ("vault", Reply(400, JSON, vault_error)),
+        "vault-html": ("vault", Reply(200, "text/html", HOSTILE.encode())),
+        "aws": ("aws", Reply(400, "application/x-amz-json-1.1", aws_error, amz)),
+        "aws-html": ("aws", Reply(500, "text/html", HOSTILE.encode())),
+    }
+
+
+def assert_clean(text: str) -> None:
+    for char in CONTROL:
+        assert char not in text, repr(text)
+    longest = max((len(run) for run in text.replace("…", " ").split() if set(run) == {"x"}),
+                  default=0)  # fmt: skip
+    assert longest <= 200  # the server's text is cut
+
+
+@pytest.mark.parametrize("case", ["vault", "vault-html", "aws", "aws-html"])
+def test_server_text_is_cleaned_in_output_events_records_and_history(
+    case: str, aws: Moto, tmp_path: Path
+) -> None:
+    kind, reply = hostile_replies()[case]
+    with odd_server(reply) as odd:
+        target, label = cli_targets(odd.url)[kind]
+        (tmp_path / "fleet.yaml").write_text(PROFILE.format(target=target))
+        applied = bfprov(tmp_path, "apply", "--yes", "--no-verify")
+        assert applied.returncode == 1, applied.stdout + applied.stderr
+        assert "red" in applied.stderr and "fake: line" in applied.stderr
+        plan = bfprov(tmp_path, "plan")
+    assert "fake: line" in plan.stdout
+    history = bfprov(tmp_path, "history")
+    assert "fake:" in history.stdout
+    dot = tmp_path / "certs" / ".bfprov"
+    events = [json.loads(line) for line in (dot / "events.jsonl").read_text().splitlines()]
+    (failed,) = [e for e in events if e["event"] == "publish_failed"]
+    record = json.loads((tmp_path / "certs" / "alice" / ".bfprov" / "published.json").read_text())
+    for text in (applied.stdout + applied.stderr, plan.stdout + plan.stderr, history.stdout,
+                 failed["detail"], record[label]["error"]):  # fmt: skip
+        assert_clean(text)
+    assert len(failed["detail"]) <= 300
+
+
+K8S = "{kubernetes: {dir: k8s, namespace: bots, name: 'b-{account}'}}"
+
+
+def test_history_cleans_what_an_older_trail_holds(tmp_path: Path) -> None:
+    """The trail is a file: what it holds is shown without escapes, whoever wrote it."""
+    (tmp_path / "fleet.yaml").write_text(PROFILE.format(target=K8S))
+    dot = tmp_path / "certs" / ".bfprov"
+    dot.mkdir(parents=True)
+    line = {"time": "2026-01-01T00:00:00+00:00", "account": "alice\x1b[2J",
+            "event": "publish_failed", "target": "vault \x1b]0;t\x07x", "detail": HOSTILE,
+            "user": "u\r", "host": "h", "version": "0"}  # fmt: skip
+    (dot / "events.jsonl").write_text(json.dumps(line) + "\n")
+    history = bfprov(tmp_path, "history")
+    assert history.returncode == 0, history.stderr
+    assert "fake:" in history.stdout
+    assert_clean(history.stdout)
+
+
+def test_clean_text() -> None:
+    from bfprov.server_text import clean_text
+
+    assert clean_text("\x1b[1;31mred\x1b[0m\r\nnext\tline\x00") == "red next line"
+    assert clean_text("a\x1b]0;title\x07b \u202eevil \x9b2Jc") == "a b evil c"
+    assert clean_text("x" * 500) == "x" * 199 + "…"
+    assert len(clean_text("é" * 500, 10)) == 10
+    assert clean_text("ok", None) == "ok"
