@@ -1,6 +1,8 @@
 """What each publishing target holds for each account, and bfprov's record of what it wrote.
 
 Observing a target reads its metadata only, never key material, a few targets at a time.
+AWS targets are observed together, a listing of secrets in pages per (region, endpoint),
+not one call per account (publish.aws.observe_many).
 With `refresh=False` (`plan --no-refresh`) no target is asked: bfprov's own record of its
 last delivery (`<account>/.bfprov/published.json`) stands for what the target holds.
 """
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 from bfprov.errors import BfprovError
 from bfprov.layout import PUBLISHED_FILE, RECORD_DIR
 from bfprov.observed.files import lstat, read_bytes
+from bfprov.publish.config import AwsSecretsManagerConfig
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     from bfprov.publish.config import TargetConfig
 
 PARALLEL = 8  # targets observed at once
+
+Job = tuple[str, "TargetConfig", str, "Path", "Delivery | None"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ def observe_publications(
     desired: Desired, *, refresh: bool = True, parallel: int = PARALLEL
 ) -> dict[str, tuple[TargetState, ...]]:
     """Per account with targets, the state of each target, in the profile's order."""
-    jobs: list[tuple[str, TargetConfig, str, Path, Delivery | None]] = []
+    jobs: list[Job] = []
     for t in desired.targets:
         labelled = labelled_targets(t)
         if not labelled:
@@ -111,19 +116,51 @@ def observe_publications(
     if not jobs:
         return {}
 
-    def one(job: tuple[str, TargetConfig, str, Path, Delivery | None]) -> TargetState:
+    def one(job: Job) -> TargetState:
         account, config, label, profile_dir, recorded = job
         if not refresh:
             held = recorded.fingerprint if recorded and not recorded.error else None
             return TargetState(label, config, held, held is not None, None, recorded)
         return _observe(account, config, label, profile_dir, recorded)
 
+    # AWS targets are listed together (one task); the others are observed one by one.
+    listed = [i for i, j in enumerate(jobs) if isinstance(j[1], AwsSecretsManagerConfig)]
+    listed = listed if refresh else []
+    aws = set(listed)
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(jobs)))) as pool:
-        states = list(pool.map(one, jobs))
+        batch = pool.submit(_observe_aws, [jobs[i] for i in listed]) if listed else None
+        singles = {i: pool.submit(one, j) for i, j in enumerate(jobs) if i not in aws}
+        found = dict(zip(listed, batch.result() if batch else (), strict=True))
+        states = [found[i] if i in found else singles[i].result() for i in range(len(jobs))]
     result: dict[str, list[TargetState]] = {}
     for (account, *_), state in zip(jobs, states, strict=True):
         result.setdefault(account, []).append(state)
     return {account: tuple(s) for account, s in result.items()}
+
+
+def _observe_aws(jobs: list[Job]) -> list[TargetState]:
+    """AWS targets, observed together through listings (publish.aws.observe_many).
+
+    A listing may lag a write (Secrets Manager's ListSecrets is eventually consistent):
+    a secret bfprov recorded delivering that the listing lacks is asked for on its own.
+    """
+    from bfprov.publish.aws import observe_many
+    from bfprov.publish.base import PublishError
+
+    wanted = [(c, account) for account, c, *_ in jobs if isinstance(c, AwsSecretsManagerConfig)]
+    results = observe_many(wanted)
+    states = []
+    for job, result in zip(jobs, results, strict=True):
+        account, config, label, profile_dir, recorded = job
+        if isinstance(result, PublishError):
+            states.append(TargetState(label, config, None, False, result.reason, recorded))
+        elif result is not None:
+            states.append(TargetState(label, config, result.fingerprint, True, None, recorded))
+        elif recorded is not None and recorded.fingerprint and not recorded.error:
+            states.append(_observe(account, config, label, profile_dir, recorded))
+        else:
+            states.append(TargetState(label, config, None, False, None, recorded))
+    return states
 
 
 def _observe(
