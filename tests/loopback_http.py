@@ -3,7 +3,8 @@
 - `OddServer`: answers every request with one canned reply, the way a misbehaving
   proxy or a captive portal does (HTML, an empty 204, JSON of another API).
 - `CountingProxy`: forwards every request to a real server (moto) and counts the API
-  operations it saw (`X-Amz-Target`), as a store's bill would.
+  operations it saw (`X-Amz-Target`), as a store's bill would; `rewrite` may alter a
+  reply on its way back (a lagging listing).
 
 Both are real servers (http.server in a thread): bfprov's clients talk HTTP to them.
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 HTML_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
@@ -114,6 +115,8 @@ class CountingProxy:
     upstream: str
     operations: collections.Counter[str] = field(default_factory=collections.Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # (operation, reply body) -> the body bfprov receives instead
+    rewrite: Callable[[str, bytes], bytes] | None = None
 
     def reset(self) -> None:
         with self.lock:
@@ -149,6 +152,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             data = answer.read()
         finally:
             connection.close()
+        if proxy.rewrite is not None:
+            data = proxy.rewrite(operation, data)
         self.send_response(answer.status)
         for name, value in answer.getheaders():
             if name.lower() not in _HOP_BY_HOP:

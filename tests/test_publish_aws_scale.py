@@ -7,6 +7,7 @@ Secrets Manager calls) follows from calls growing as ceil(n / 100), never per ac
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -66,8 +67,9 @@ def test_a_plan_lists_secrets_in_pages(
         profile = tmp_path / "fleet.yaml"
         profile.write_text(
             PROFILE_HEAD.format(region=REGION, prefix=prefix, endpoint=proxy.url)
-            + "".join(f"  - {{name: {n}, username: {n}, subject: {{common_name: {n}}}}}\n"
-                      for n in names)  # fmt: skip
+            + "".join(
+                f"  - {{name: {n}, username: {n}, subject: {{common_name: {n}}}}}\n" for n in names
+            )
         )
         assert main(["plan", "--json", "--profiles", str(profile)]) == 0
         calls = dict(proxy.operations)
@@ -87,7 +89,9 @@ def test_observe_many_agrees_with_observe(
         AwsSecretsManagerConfig(region=REGION, name="many/{account}", endpoint_url=aws.endpoint)
         for _ in accounts
     ]
-    targets = [make_target(c, a, tmp_path, timeout=5) for c, a in zip(configs, accounts, strict=True)]
+    targets = [
+        make_target(c, a, tmp_path, timeout=5) for c, a in zip(configs, accounts, strict=True)
+    ]
     for target in targets[:4]:
         target.publish(make_bundle(), last_version=None)
     targets[5].publish(make_bundle(), last_version=None)
@@ -101,8 +105,8 @@ def test_observe_many_agrees_with_observe(
             one_by_one.append(target.observe())
         except PublishError as exc:
             one_by_one.append(str(exc))
-    listed = [str(r) if isinstance(r, PublishError) else r
-              for r in observe_many(list(zip(configs, accounts, strict=True)), timeout=5)]  # fmt: skip
+    wanted = list(zip(configs, accounts, strict=True))
+    listed = [str(r) if isinstance(r, PublishError) else r for r in observe_many(wanted, timeout=5)]
     assert listed == one_by_one
     assert listed[0] is not None and listed[0].fingerprint is not None
     assert listed[1] is not None and listed[1].fingerprint is None
@@ -122,3 +126,31 @@ def test_observe_many_of_an_endpoint_that_fails_names_each_target(tmp_path: Path
         f"aws_secrets_manager {endpoint} x/{a}: unreachable: could not connect to the endpoint"
         for a in ("a", "b")
     ]
+
+
+def test_a_listing_that_lags_a_write_is_not_taken_for_a_deletion(
+    aws: Moto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ListSecrets is eventually consistent: a secret bfprov recorded writing that the
+    listing lacks is described on its own, not planned as missing."""
+    monkeypatch.setenv("BF_APP_KEY", "k")
+    monkeypatch.setenv("BF_PASSWORD", "p")
+    with counting_proxy(aws.endpoint) as proxy:
+        profile = tmp_path / "fleet.yaml"
+        profile.write_text(
+            PROFILE_HEAD.format(region=REGION, prefix="lag", endpoint=proxy.url)
+            + "  - {name: alice, username: alice, subject: {common_name: alice}}\n"
+        )
+        assert main(["apply", "--yes", "--no-verify", "--profiles", str(profile)]) == 0
+
+        def lagging(operation: str, body: bytes) -> bytes:
+            if operation != "ListSecrets":
+                return body
+            return json.dumps(json.loads(body) | {"SecretList": []}).encode()
+
+        proxy.rewrite = lagging
+        proxy.reset()
+        capsys.readouterr()
+        assert main(["plan", "--detailed-exitcode", "--profiles", str(profile)]) == 0
+        assert dict(proxy.operations) == {"ListSecrets": 1, "DescribeSecret": 1}
+    assert "No changes" in capsys.readouterr().out
