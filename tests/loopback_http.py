@@ -127,6 +127,11 @@ class CountingProxy:
         with self.lock:
             return sum(self.operations.values())
 
+    def counts(self) -> dict[str, int]:
+        """The operations seen so far, by name."""
+        with self.lock:
+            return dict(self.operations)
+
 
 _HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "server", "date"}
 
