@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bfprov.cli import main
-from bfprov.publish.aws import AwsTarget, observe_many
+from bfprov.publish.aws import AwsTarget
+from bfprov.publish.aws_list import observe_many
 from bfprov.publish.base import PublishError, make_target
 from bfprov.publish.config import AwsSecretsManagerConfig
 from tests.loopback_http import counting_proxy

@@ -2,7 +2,7 @@
 
 Observing a target reads its metadata only, never key material, a few targets at a time.
 AWS targets are observed together, a listing of secrets in pages per (region, endpoint),
-not one call per account (publish.aws.observe_many).
+not one call per account (publish.aws_list.observe_many).
 With `refresh=False` (`plan --no-refresh`) no target is asked: bfprov's own record of its
 last delivery (`<account>/.bfprov/published.json`) stands for what the target holds.
 """
@@ -139,12 +139,12 @@ def observe_publications(
 
 
 def _observe_aws(jobs: list[Job]) -> list[TargetState]:
-    """AWS targets, observed together through listings (publish.aws.observe_many).
+    """AWS targets, observed together through listings (publish.aws_list.observe_many).
 
     A listing may lag a write (Secrets Manager's ListSecrets is eventually consistent):
     a secret bfprov recorded delivering that the listing lacks is asked for on its own.
     """
-    from bfprov.publish.aws import observe_many
+    from bfprov.publish.aws_list import observe_many
     from bfprov.publish.base import PublishError
 
     wanted = [(c, account) for account, c, *_ in jobs if isinstance(c, AwsSecretsManagerConfig)]

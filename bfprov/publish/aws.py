@@ -3,9 +3,8 @@
 The pair is a JSON `SecretString` holding the whole payload. Each version's id is the
 certificate's fingerprint (bfprov passes it as the ClientRequestToken, 64 hex digits), so
 the version stages alone say which pair is live (`AWSCURRENT`), previous (`AWSPREVIOUS`)
-and staged (`AWSPENDING`): observing reads `DescribeSecret`, never a value, and a whole
-fleet is observed with `observe_many`, which lists secrets in pages (`ListSecrets`,
-stages and tags included) instead of one call per account. The live fingerprint and
+and staged (`AWSPENDING`): observing reads `DescribeSecret`, never a value (a whole
+fleet is observed through listings instead: publish.aws_list). The live fingerprint and
 expiry are also tags, for people and IAM conditions.
 
 A reply that is not the API's (a proxy's HTML page, an empty answer, JSON of another
@@ -21,7 +20,6 @@ staged one and a rollback to the previous one, with AWS moving AWSPREVIOUS itsel
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,12 +27,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from bfprov.publish import bundle as payload
-from bfprov.publish.base import DEFAULT_TIMEOUT, Published, PublishError, _extra, target_label
+from bfprov.publish.base import Published, PublishError, target_label
 from bfprov.publish.config import render
 from bfprov.server_text import clean_text
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
     from types import ModuleType
 
     from bfprov.publish.bundle import Bundle
@@ -55,14 +52,14 @@ class AwsTarget:
     ) -> None:
         self.name = render(config.name, account)
         self.label = target_label(config, account, Path())
-        self._client = _client(boto3, config.region, config.endpoint_url, timeout)
+        self._client = make_client(boto3, config.region, config.endpoint_url, timeout)
 
     def observe(self) -> Published | None:
         """The AWSCURRENT version's fingerprint (its id) and expiry (a tag)."""
         secret = self._describe()
         if secret is None:
             return None
-        return _published(secret.get("VersionIdsToStages") or {}, secret.get("Tags") or [])
+        return published_from(secret.get("VersionIdsToStages") or {}, secret.get("Tags") or [])
 
     def publish(self, bundle: Bundle, *, last_version: str | None) -> Published:
         """Make the pair AWSCURRENT; the one before it becomes AWSPREVIOUS.
@@ -135,7 +132,7 @@ class AwsTarget:
             return None
         except Exception as exc:
             raise self._error(exc, "DescribeSecret") from None
-        _check(self.label, "DescribeSecret", secret, _Description)
+        check_reply(self.label, "DescribeSecret", secret, _Description)
         if secret.get("DeletedDate"):
             raise PublishError(
                 self.label, "the secret is scheduled for deletion; restore it or wait"
@@ -157,15 +154,15 @@ class AwsTarget:
             reply = method(**kwargs)
         except Exception as exc:
             raise self._error(exc, operation) from None
-        _check(self.label, operation, reply)
+        check_reply(self.label, operation, reply)
         return reply
 
     def _error(self, exc: Exception, operation: str) -> Exception:
         """A PublishError for failures of the network, credentials or the service."""
-        return _failure(self.label, exc, operation)
+        return failure(self.label, exc, operation)
 
 
-def _failure(label: str, exc: Exception, operation: str) -> Exception:
+def failure(label: str, exc: Exception, operation: str) -> Exception:
     """A PublishError for failures of the network, credentials or the service; anything
     else is a bug and is handed back as it is."""
     from botocore import exceptions as errors
@@ -212,7 +209,9 @@ class _Description(BaseModel):
     Tags: list[_Tag] = []
 
 
-class _Listing(BaseModel):
+class Listing(BaseModel):
+    """A ListSecrets page."""
+
     SecretList: list[_Description]
     NextToken: str | None = None
 
@@ -233,7 +232,9 @@ def _not_the_api(operation: str, reply: Any) -> str:
     return f"the reply to {operation} is not the {_API}: HTTP {status}, {kind}: {text}"
 
 
-def _check(label: str, operation: str, reply: Any, shape: type[BaseModel] | None = None) -> None:
+def check_reply(
+    label: str, operation: str, reply: Any, shape: type[BaseModel] | None = None
+) -> None:
     """Refuse a reply that did not come from the API, or that `shape` does not fit."""
     if not _request_id(reply):
         raise PublishError(label, _not_the_api(operation, reply))
@@ -248,7 +249,8 @@ def _check(label: str, operation: str, reply: Any, shape: type[BaseModel] | None
         raise PublishError(label, reason) from None
 
 
-def _client(boto3: ModuleType, region: str, endpoint_url: str | None, timeout: float) -> Any:
+def make_client(boto3: ModuleType, region: str, endpoint_url: str | None, timeout: float) -> Any:
+    """A Secrets Manager client: `timeout` to connect and per reply, one retry."""
     from botocore.config import Config
 
     return boto3.client(
@@ -263,7 +265,7 @@ def _client(boto3: ModuleType, region: str, endpoint_url: str | None, timeout: f
     )
 
 
-def _published(stages: dict[str, list[str]], tags: list[dict[str, str]]) -> Published | None:
+def published_from(stages: dict[str, list[str]], tags: list[dict[str, str]]) -> Published | None:
     """What a secret holds, from its version stages and tags."""
     current = next((vid for vid, labels in stages.items() if CURRENT in labels), None)
     if current is None:
@@ -295,76 +297,3 @@ def _tags(bundle: Bundle) -> list[dict[str, str]]:
         {"Key": TAG_FINGERPRINT, "Value": bundle.fingerprint},
         {"Key": TAG_NOT_AFTER, "Value": bundle.not_after_text},
     ]
-
-
-# --- a fleet at once -------------------------------------------------------------------
-
-Observation = Published | None | PublishError
-_PAGE = 100  # ListSecrets' largest page
-_MAX_VALUES = 10  # values of one ListSecrets filter
-
-
-def observe_many(
-    wanted: Sequence[tuple[AwsSecretsManagerConfig, str]], *, timeout: float = DEFAULT_TIMEOUT
-) -> list[Observation]:
-    """What each (config, account)'s secret holds, like AwsTarget.observe, in the order
-    given: a PublishError where it could not be observed.
-
-    Secrets are listed in pages of 100 (`ListSecrets`: stages and tags, never a value),
-    one listing per (region, endpoint): a fleet costs about ceil(secrets / 100) calls,
-    not one per account. The listing's name filter matches prefixes, so its entries are
-    matched to the wanted names exactly afterwards.
-    """
-    results: list[Observation] = [None] * len(wanted)
-    groups: dict[tuple[str, str | None], list[int]] = {}
-    for i, (config, _) in enumerate(wanted):
-        groups.setdefault((config.region, config.endpoint_url), []).append(i)
-    for (region, endpoint), indexes in groups.items():
-        labels = {i: target_label(wanted[i][0], wanted[i][1], Path()) for i in indexes}
-        names = {i: render(wanted[i][0].name, wanted[i][1]) for i in indexes}
-        try:
-            client = _client(_extra("boto3", "aws"), region, endpoint, timeout)
-            found = _list(client, labels[indexes[0]], sorted(set(names.values())))
-        except PublishError as exc:
-            for i in indexes:
-                results[i] = PublishError(labels[i], exc.reason)
-            continue
-        for i in indexes:
-            results[i] = _entry_state(labels[i], found.get(names[i]))
-    return results
-
-
-def _entry_state(label: str, entry: dict[str, Any] | None) -> Observation:
-    if entry is None:
-        return None
-    if entry.get("DeletedDate"):
-        return PublishError(label, "the secret is scheduled for deletion; restore it or wait")
-    return _published(entry.get("SecretVersionsToStages") or {}, entry.get("Tags") or [])
-
-
-def _list(client: Any, label: str, names: list[str]) -> dict[str, dict[str, Any]]:
-    """The ListSecrets entries of `names`, by name (scheduled deletions included)."""
-    wanted = set(names)
-    # A few names are filtered one by one; a fleet by the prefix its names share (all
-    # secrets when they share none).
-    # Character by character, as ListSecrets matches (not path components).
-    prefixes = names if len(names) <= _MAX_VALUES else [os.path.commonprefix(names)]  # noqa: RUF071
-    request: dict[str, Any] = {"IncludePlannedDeletion": True, "MaxResults": _PAGE}
-    if any(prefixes):
-        request["Filters"] = [{"Key": "name", "Values": prefixes}]
-    found: dict[str, dict[str, Any]] = {}
-    seen: set[str] = set()
-    while True:
-        try:
-            page = client.list_secrets(**request)
-        except Exception as exc:
-            raise _failure(label, exc, "ListSecrets") from None
-        _check(label, "ListSecrets", page, _Listing)
-        found |= {e["Name"]: e for e in page["SecretList"] if e["Name"] in wanted}
-        token = page.get("NextToken")
-        if not token:
-            return found
-        if token in seen:  # a server that pages in a circle
-            raise PublishError(label, f"the reply to ListSecrets is not the {_API}: paging loops")
-        seen.add(token)
-        request["NextToken"] = token

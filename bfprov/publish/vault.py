@@ -142,7 +142,7 @@ class VaultTarget:
         try:
             reply = self._kv.read_secret_metadata(path=self.path, mount_point=self.mount)
         except self._hvac.exceptions.InvalidPath as exc:
-            if exc.json is None:  # a 404 page, not Vault's "no such secret"
+            if _page(exc):  # a 404 page, not Vault's "no such secret"
                 raise self._error(exc) from None
             return None
         except Exception as exc:
@@ -193,6 +193,11 @@ def _not_the_api(what: str) -> str:
     return f"the reply is not the Vault API's: {what}"
 
 
+def _page(exc: Exception) -> bool:
+    """An error hvac made of a reply that was not JSON (hvac's own checks have no url)."""
+    return getattr(exc, "url", None) is not None and getattr(exc, "json", None) is None
+
+
 def _http(reply: requests.Response) -> str:
     kind = reply.headers.get("Content-Type") or "no content type"
     text = clean_text(reply.text, 80) if reply.content else "empty"
@@ -207,7 +212,7 @@ def _shape(exc: ValidationError) -> str:
 
 def _reason(exc: Exception, hvac: ModuleType) -> str | None:
     errors = hvac.exceptions
-    if isinstance(exc, errors.VaultError) and exc.json is None:
+    if isinstance(exc, errors.VaultError) and _page(exc):
         # Vault answers errors in JSON: a page that is not came from something else.
         kind = type(exc).__name__
         text = clean_text(exc.text or "", 80) or "empty"
