@@ -80,7 +80,7 @@ def test_vault_replies_that_are_not_the_api_are_one_line(
             with pytest.raises(PublishError) as exc:
                 attempt()
             assert_one_line(exc.value, target.label)
-            assert "not the Vault API" in exc.value.reason or "refused" in exc.value.reason
+            assert "the reply is not the Vault API's: " in exc.value.reason
 
 
 def test_vault_at_an_address_with_a_query(
@@ -111,6 +111,7 @@ def test_aws_replies_that_are_not_the_api_are_one_line(
             with pytest.raises(PublishError) as exc:
                 attempt()
             assert_one_line(exc.value, target.label)
+            assert "is not the Secrets Manager API's" in exc.value.reason
 
 
 # --- through the command line ----------------------------------------------------------
@@ -156,7 +157,8 @@ def test_cli_plan_and_apply_against_a_misbehaving_proxy(
         applied = bfprov(tmp_path, "apply", "--yes", "--no-verify")
         assert "Traceback" not in applied.stderr + applied.stdout, applied.stderr
         assert applied.returncode == 1, applied.stdout + applied.stderr
-        assert f"{label}: " in applied.stdout + applied.stderr
+        (failed,) = [ln for ln in (applied.stdout + applied.stderr).splitlines() if label in ln]
+        assert failed.startswith(f"error: alice: publication failed: {label}: the reply ")
         # The account is there, its target unobservable: plan says so, in one line.
         plan = bfprov(tmp_path, "plan")
         assert "Traceback" not in plan.stderr + plan.stdout, plan.stderr
