@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bfprov.cli import main
-from bfprov.desired.targets import AwsSecretsManagerConfig
+from bfprov.desired.targets import AwsSecretsManagerConfig, TargetRef
 from bfprov.publish.aws import AwsTarget
 from bfprov.publish.aws_list import observe_many
 from bfprov.publish.base import PublishError
@@ -107,8 +107,8 @@ def test_observe_many_agrees_with_observe(
             one_by_one.append(target.observe())
         except PublishError as exc:
             one_by_one.append(str(exc))
-    wanted = list(zip(configs, accounts, strict=True))
-    listed = [str(r) if isinstance(r, PublishError) else r for r in observe_many(wanted, timeout=5)]
+    wanted = [TargetRef.of(c, a, tmp_path) for c, a in zip(configs, accounts, strict=True)]
+    listed = [str(r) if isinstance(r, PublishError) else r for r in observe_many(wanted, 5)]
     assert listed == one_by_one
     assert listed[0] is not None and listed[0].fingerprint is not None
     assert listed[1] is not None and listed[1].fingerprint is None
@@ -123,7 +123,8 @@ def test_observe_many_of_an_endpoint_that_fails_names_each_target(tmp_path: Path
     configs = [
         AwsSecretsManagerConfig(region=REGION, name="x/{account}", endpoint_url=endpoint)
     ] * 2
-    results = observe_many(list(zip(configs, ["a", "b"], strict=True)), timeout=1)
+    refs = [TargetRef.of(c, a, tmp_path) for c, a in zip(configs, ["a", "b"], strict=True)]
+    results = observe_many(refs, 1)
     assert [str(r) for r in results] == [
         f"aws_secrets_manager {endpoint} x/{a}: unreachable: could not connect to the endpoint"
         for a in ("a", "b")

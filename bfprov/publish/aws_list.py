@@ -47,7 +47,7 @@ def observe_many(refs: Sequence[TargetRef], timeout: float) -> list[Observation]
             found = _list(client, labels[indexes[0]], sorted(set(names.values())))
         except PublishError as exc:
             for i in indexes:
-                results[i] = PublishError(labels[i], exc.reason)
+                results[i] = PublishError(labels[i], exc.reason, timed_out=exc.timed_out)
             continue
         for i in indexes:
             results[i] = _entry_state(labels[i], found.get(names[i]))

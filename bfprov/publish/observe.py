@@ -20,6 +20,7 @@ from bfprov.layout import PUBLISHED_FILE, RECORD_DIR
 from bfprov.observed.files import lstat, read_bytes
 from bfprov.publish import kinds
 from bfprov.publish.base import PublishError
+from bfprov.publish.breaker import Breaker, endpoint
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from bfprov.desired.models import Desired, Target
     from bfprov.desired.targets import TargetConfig, TargetRef
     from bfprov.publish.base import Published
-    from bfprov.publish.breaker import Breaker
+    from bfprov.publish.kinds import ObserveMany
 
     Job = tuple[TargetRef, "Delivery | None"]  # a target, and bfprov's record of it
 
@@ -116,8 +117,6 @@ def observe_publications(
     if not jobs:
         return {}
     if refresh:
-        from bfprov.publish.breaker import Breaker
-
         states = _observe_all(jobs, breaker or Breaker())
     else:
         states = [_recorded(ref, known) for ref, known in jobs]
@@ -146,7 +145,9 @@ def _observe_all(jobs: list[Job], breaker: Breaker) -> list[TargetState]:
             kind: pool.submit(_observe_many, kind, [jobs[i] for i in indexes], breaker)
             for kind, indexes in batched.items()
         }
-        singles = {i: pool.submit(_observe, *job, breaker) for i, job in enumerate(jobs)}
+        singles = {
+            i: pool.submit(_observe, *job, breaker) for i, job in enumerate(jobs) if i not in listed
+        }
         found: dict[int, TargetState] = {}
         for kind, indexes in batched.items():
             found.update(zip(indexes, batches[kind].result(), strict=True))
@@ -161,7 +162,14 @@ def _observe_many(kind: str, jobs: list[Job], breaker: Breaker) -> list[TargetSt
     """
     many = kinds.observer(kind)
     assert many is not None  # _observe_all sends only kinds that have it
-    results = many([ref for ref, _ in jobs], breaker.timeout)
+    groups: dict[str | None, list[int]] = {}
+    for i, (ref, _) in enumerate(jobs):
+        groups.setdefault(endpoint(ref.config), []).append(i)
+    results: list[Published | PublishError | None] = [None] * len(jobs)
+    for indexes in groups.values():
+        refs = [jobs[i][0] for i in indexes]
+        for i, result in zip(indexes, _listed(many, refs, breaker), strict=True):
+            results[i] = result
     states = []
     for (ref, known), result in zip(jobs, results, strict=True):
         if isinstance(result, PublishError):
@@ -173,6 +181,26 @@ def _observe_many(kind: str, jobs: list[Job], breaker: Breaker) -> list[TargetSt
         else:
             states.append(TargetState(ref.label, ref.config, None, False, None, known))
     return states
+
+
+def _listed(
+    many: ObserveMany, refs: list[TargetRef], breaker: Breaker
+) -> list[Published | PublishError | None]:
+    """One endpoint's targets observed together, through the run's breaker: a listing
+    that timed out counts as one timeout of the endpoint, and a used-up endpoint is
+    not listed at all."""
+
+    def listing() -> list[Published | PublishError | None]:
+        found = many(refs, breaker.timeout)
+        late = next((r for r in found if isinstance(r, PublishError) and r.timed_out), None)
+        if late is not None:
+            raise late
+        return found
+
+    try:
+        return breaker.call(refs[0].config, refs[0].label, listing)
+    except PublishError as exc:
+        return [PublishError(ref.label, exc.reason, timed_out=exc.timed_out) for ref in refs]
 
 
 def _observe(ref: TargetRef, known: Delivery | None, breaker: Breaker) -> TargetState:
