@@ -802,3 +802,31 @@ def test_key_usage_sets_only_the_flags_asked_for() -> None:
         for flag in ("digital_signature", "content_commitment", "key_encipherment",
                      "data_encipherment", "key_agreement")
     )  # fmt: skip
+
+
+def _with_version(pem: bytes, old: bytes, new: bytes) -> bytes:
+    """`pem` with the first DER occurrence of `old` (a version field) replaced by `new`."""
+    der = (
+        x509.load_pem_x509_csr(pem).public_bytes(serialization.Encoding.DER)
+        if (b"REQUEST" in pem)
+        else x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    )
+    assert old in der
+    bad = der.replace(old, new, 1)
+    label = b"CERTIFICATE REQUEST" if b"REQUEST" in pem else b"CERTIFICATE"
+    body = base64.encodebytes(bad)
+    return b"-----BEGIN " + label + b"-----\n" + body + b"-----END " + label + b"-----\n"
+
+
+def test_a_request_or_certificate_with_an_unknown_version_is_unreadable_material(
+    rsa_key_1024: rsa.RSAPrivateKey, cert_pem: bytes
+) -> None:
+    """Found by Hypothesis (a byte flipped in client-1024.csr): cryptography raises
+    InvalidVersion, which is not a ValueError; it must be InvalidMaterial, never a crash."""
+    csr = crypto.certificate_signing_request(rsa_key_1024, Subject(common_name="a"))
+    with pytest.raises(InvalidMaterial):
+        crypto.inspect_csr(_with_version(csr, b"\x02\x01\x00", b"\x02\x01\x05"))
+    with pytest.raises(InvalidMaterial):
+        crypto.inspect_certificate(
+            _with_version(cert_pem, b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x07")
+        )

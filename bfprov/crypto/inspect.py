@@ -89,7 +89,7 @@ def inspect_csr(pem: bytes) -> CsrFacts:
         public_key = csr.public_key()
         subject = _name_values(csr.subject)
         signature_valid = csr.is_signature_valid
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
         raise InvalidMaterial("the certificate signing request cannot be read") from exc
     return CsrFacts(
         spki_sha256=spki_sha256(public_key),

@@ -94,7 +94,7 @@ def load_certificate(pem: bytes) -> x509.Certificate:
     """One PEM certificate block; InvalidMaterial if it cannot be read."""
     try:
         return x509.load_pem_x509_certificate(pem)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError
         raise InvalidMaterial("the certificate cannot be read (damaged or not PEM)") from exc
 
 

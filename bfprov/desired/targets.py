@@ -198,6 +198,10 @@ class VaultConfig(BaseModel):
     path: KvPath
     ca_bundle: Annotated[str, Field(min_length=1)] | None = None  # relative to the profile
 
+    def endpoint(self) -> str | None:
+        """The server it talks to (a run's breaker counts its timeouts)."""
+        return self.address
+
     def identity(self, account: str, profile_dir: Path) -> str:
         """`vault <address> <mount>/<path>`."""
         return f"vault {self.address} {self.mount}/{render(self.path, account)}"
@@ -214,6 +218,10 @@ class AwsSecretsManagerConfig(BaseModel):
     region: Region
     name: AwsName
     endpoint_url: Url | None = None
+
+    def endpoint(self) -> str | None:
+        """The server it talks to (a run's breaker counts its timeouts)."""
+        return self.endpoint_url or f"https://secretsmanager.{self.region}.amazonaws.com"
 
     def identity(self, account: str, profile_dir: Path) -> str:
         """`aws_secrets_manager <endpoint or region> <name>`."""
@@ -238,6 +246,10 @@ class KubernetesConfig(BaseModel):
         """Where the manifest goes: `<dir>/<name>.yaml`, `dir` relative to the profile."""
         name = f"{render(self.name, account)}.yaml"
         return Path(os.path.normpath(profile_dir / self.dir / name))
+
+    def endpoint(self) -> str | None:
+        """None: a file on disk, never skipped by a run's breaker."""
+        return None
 
     def identity(self, account: str, profile_dir: Path) -> str:
         """`kubernetes <manifest path>`."""

@@ -3,8 +3,14 @@
 The pair is a JSON `SecretString` holding the whole payload. Each version's id is the
 certificate's fingerprint (bfprov passes it as the ClientRequestToken, 64 hex digits), so
 the version stages alone say which pair is live (`AWSCURRENT`), previous (`AWSPREVIOUS`)
-and staged (`AWSPENDING`): observing reads `DescribeSecret`, never a value. The live
-fingerprint and expiry are also tags, for people and IAM conditions.
+and staged (`AWSPENDING`): observing reads `DescribeSecret`, never a value (a whole
+fleet is observed through listings instead: publish.aws_list). The live fingerprint and
+expiry are also tags, for people and IAM conditions.
+
+A reply that is not the API's (a proxy's HTML page, an empty answer, JSON of another
+shape) is a PublishError naming the target: botocore would take an HTML 200 for an
+empty success, so every reply must carry the request id AWS gives each one, and what is
+read of a description is checked before it is trusted.
 
 Every change of the live pair goes through UpdateSecretVersionStage (a new pair is first
 written under a bfprov-only label): one code path for a new pair, a promotion of the
@@ -21,6 +27,18 @@ from typing import TYPE_CHECKING, Any
 from bfprov.desired.fields import quote
 from bfprov.desired.targets import AwsSecretsManagerConfig, render
 from bfprov.publish import bundle as payload
+from bfprov.publish.aws_api import (
+    CURRENT,
+    PENDING,
+    TAG_FINGERPRINT,
+    TAG_NOT_AFTER,
+    Description,
+    check_reply,
+    failure,
+    make_client,
+    published_from,
+)
+from bfprov.publish.aws_list import observe_many
 from bfprov.publish.base import Published, PublishError, extra
 from bfprov.publish.needs import address_key, package
 
@@ -30,11 +48,8 @@ if TYPE_CHECKING:
     from bfprov.desired.targets import TargetRef
     from bfprov.publish.bundle import Bundle
 
-CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
 INCOMING = "bfprov-incoming"  # a new version's label until AWSCURRENT is moved to it
-TAG_FINGERPRINT = "bfprov:fingerprint"
-TAG_NOT_AFTER = "bfprov:not-after"
-_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+__all__ = ["key", "make", "names", "needs", "observe_many"]  # the kind (publish.kinds)
 
 
 def make(
@@ -50,37 +65,16 @@ class AwsTarget:
     def __init__(
         self, config: AwsSecretsManagerConfig, account: str, timeout: float, boto3: ModuleType
     ) -> None:
-        from botocore.config import Config
-
         self.name = render(config.name, account)
         self.label = config.identity(account, Path())
-        self._client = boto3.client(
-            "secretsmanager",
-            region_name=config.region,
-            endpoint_url=config.endpoint_url,
-            config=Config(
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                # One attempt: botocore retries a request that timed out (twice, with
-                # max_attempts 2), which would triple what a silent endpoint costs a run
-                # (SPEC: two timeouts in all); the next apply retries what failed.
-                retries={"mode": "standard", "total_max_attempts": 1},
-            ),
-        )
+        self._client = make_client(boto3, config.region, config.endpoint_url, timeout)
 
     def observe(self) -> Published | None:
         """The AWSCURRENT version's fingerprint (its id) and expiry (a tag)."""
         secret = self._describe()
         if secret is None:
             return None
-        current = _holding(secret, CURRENT)
-        if current is None:
-            return None
-        if not _FINGERPRINT.match(current):
-            return Published(fingerprint=None, not_after=None, version=current)
-        tags = {t["Key"]: t["Value"] for t in secret.get("Tags") or ()}
-        not_after = tags.get(TAG_NOT_AFTER) if tags.get(TAG_FINGERPRINT) == current else None
-        return Published(current, payload.parse_time(not_after), current)
+        return published_from(secret.get("VersionIdsToStages") or {}, secret.get("Tags") or [])
 
     def publish(self, bundle: Bundle, *, last_version: str | None) -> Published:
         """Make the pair AWSCURRENT; the one before it becomes AWSPREVIOUS.
@@ -153,6 +147,7 @@ class AwsTarget:
             return None
         except Exception as exc:
             raise self._error(exc, "DescribeSecret") from None
+        check_reply(self.label, "DescribeSecret", secret, Description)
         if secret.get("DeletedDate"):
             raise PublishError(
                 self.label, "the secret is scheduled for deletion; restore it or wait"
@@ -171,29 +166,15 @@ class AwsTarget:
     def _call(self, operation: str, **kwargs: Any) -> Any:
         method = getattr(self._client, re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower())
         try:
-            return method(**kwargs)
+            reply = method(**kwargs)
         except Exception as exc:
             raise self._error(exc, operation) from None
+        check_reply(self.label, operation, reply)
+        return reply
 
     def _error(self, exc: Exception, operation: str) -> Exception:
         """A PublishError for failures of the network, credentials or the service."""
-        from botocore import exceptions as errors
-
-        if isinstance(exc, errors.ClientError):
-            error = exc.response.get("Error", {})
-            code, text = error.get("Code", "error"), error.get("Message", "")
-            return PublishError(self.label, f"{operation} refused: {code}: {text}")
-        if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError):
-            return PublishError(self.label, "no AWS credentials (boto3's chain found none)")
-        if isinstance(exc, errors.ConnectTimeoutError | errors.ReadTimeoutError):
-            return PublishError(self.label, "no answer in time", timed_out=True)
-        if isinstance(exc, errors.EndpointConnectionError):
-            return PublishError(self.label, "unreachable: could not connect to the endpoint")
-        if isinstance(exc, errors.SSLError):
-            return PublishError(self.label, "TLS failed: the server certificate was not verified")
-        if isinstance(exc, errors.BotoCoreError):
-            return PublishError(self.label, f"{operation} failed: {type(exc).__name__}")
-        return exc
+        return failure(self.label, exc, operation)
 
 
 def _holding(secret: dict[str, Any], label: str) -> str | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bfprov.errors import BfprovError
+from bfprov.server_text import clean_text
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -38,6 +39,9 @@ class Published:
 class PublishError(BfprovError):
     """A target failed: the message names the target and the reason, on one line.
 
+    The reason often quotes a server: it is cleaned of control characters and cut here,
+    so output, records, events and history all get the same safe text.
+
     `written_version` is set when the pair itself was written (as that version) but a
     later step failed: it is then the version bfprov last wrote, to be recorded as such.
     `timed_out` is set when the target did not answer in time (the run's breaker counts it).
@@ -53,7 +57,7 @@ class PublishError(BfprovError):
         timed_out: bool = False,
     ) -> None:
         self.label = label
-        self.reason = " ".join(reason.split())[:_MAX_REASON] or "failed"
+        self.reason = clean_text(reason, _MAX_REASON) or "failed"
         self.written_version = written_version
         self.timed_out = timed_out
         super().__init__(f"{label}{sep}{self.reason}")

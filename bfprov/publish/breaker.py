@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from bfprov.desired.targets import AwsSecretsManagerConfig, VaultConfig
 from bfprov.publish.base import PublishError
 from bfprov.publish.kinds import DEFAULT_TIMEOUT
 
@@ -33,22 +32,14 @@ MAX_TIMEOUTS = 2  # per endpoint and run, then its calls are skipped
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-# How to find a target kind's network endpoint; a kind absent here (a manifest on disk)
-# has none, and is never skipped.
-ENDPOINTS: dict[type, Callable[[Any], str]] = {
-    VaultConfig: lambda c: c.address,
-    AwsSecretsManagerConfig: lambda c: (
-        c.endpoint_url or f"https://secretsmanager.{c.region}.amazonaws.com"
-    ),
-}
-
 
 def endpoint(config: TargetConfig) -> str | None:
-    """`scheme://host:port` of the server the target talks to; None for a local target."""
-    url = ENDPOINTS.get(type(config))
+    """`scheme://host:port` of the server the target talks to; None for a local target
+    (a manifest on disk), which is never skipped."""
+    url = config.endpoint()
     if url is None:
         return None
-    parts = urlsplit(url(config))
+    parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
     host = f"[{host}]" if ":" in host else host

@@ -4,8 +4,8 @@ Adding a kind is one new module in this package plus one line in `KINDS` (and it
 settings model, with its `kind` name and `identity`, in `bfprov.desired.targets`). A
 kind's module is a `Kind`: `make` builds the target (`base.Target`: observe, publish,
 stage), `key`, `names` and `needs` are what `preflight` checks before anything is
-written. A kind's optional dependency (hvac, boto3) is imported only when a target of
-that kind is built.
+written; `observe_many`, when a kind has it, observes many targets at once. A kind's
+optional dependency (hvac, boto3) is imported only when a target of that kind is built.
 """
 
 from __future__ import annotations
@@ -14,10 +14,15 @@ import importlib
 from typing import TYPE_CHECKING, Protocol, cast
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from bfprov.desired.targets import TargetConfig, TargetRef
-    from bfprov.publish.base import Target
+    from bfprov.publish.base import Published, PublishError, Target
+
+    # A kind may also observe many targets at once (AWS: a listing): `observe_many(refs,
+    # timeout)` gives what each holds, in order (None: nothing; PublishError: not seen).
+    ObserveMany = Callable[[Sequence[TargetRef], float], list[Published | PublishError | None]]
 
 DEFAULT_TIMEOUT = 10.0  # seconds, for connecting and for each reply
 
@@ -47,6 +52,12 @@ class Kind(Protocol):
     def needs(self, ref: TargetRef) -> list[str]:
         """Problems of what writing to it needs: a token, a package, a command."""
         ...
+
+
+def observer(kind: str) -> ObserveMany | None:
+    """The kind's `observe_many`, when it has one."""
+    many: ObserveMany | None = getattr(module(kind), "observe_many", None)
+    return many
 
 
 def module(kind: str) -> Kind:

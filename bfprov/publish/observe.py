@@ -1,6 +1,9 @@
 """What each publishing target holds for each account, and bfprov's record of what it wrote.
 
-Observing a target reads its metadata only, never key material, a few targets at a time.
+Observing a target reads its metadata only, never key material, a few targets at a time,
+through the run's breaker (a silent endpoint costs at most two timeouts). A kind whose
+module has `observe_many` sees all its targets in one task (AWS: a listing of secrets in
+pages per region and endpoint, not one call per account: publish.aws_list).
 With `refresh=False` (`plan --no-refresh`) no target is asked: bfprov's own record of its
 last delivery (`<account>/.bfprov/published.json`) stands for what the target holds.
 """
@@ -15,14 +18,19 @@ from typing import TYPE_CHECKING
 from bfprov.errors import BfprovError
 from bfprov.layout import PUBLISHED_FILE, RECORD_DIR
 from bfprov.observed.files import lstat, read_bytes
+from bfprov.publish import kinds
+from bfprov.publish.base import PublishError
+from bfprov.publish.breaker import Breaker, endpoint
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from bfprov.desired.models import Desired, Target
-    from bfprov.desired.targets import TargetConfig
+    from bfprov.desired.targets import TargetConfig, TargetRef
     from bfprov.publish.base import Published
-    from bfprov.publish.breaker import Breaker
+    from bfprov.publish.kinds import ObserveMany
+
+    Job = tuple[TargetRef, "Delivery | None"]  # a target, and bfprov's record of it
 
 
 @dataclass(frozen=True)
@@ -102,56 +110,113 @@ def observe_publications(
     `breaker` is the run's (its timeout, its parallelism, and the endpoints that did
     not answer); a plan alone makes its own.
     """
-    if breaker is None:
-        from bfprov.publish.breaker import Breaker
-
-        breaker = Breaker()
-    jobs: list[tuple[str, TargetConfig, str, Path, Delivery | None]] = []
+    jobs: list[Job] = []
     for t in desired.targets:
-        labelled = labelled_targets(t)
-        if not labelled:
-            continue
-        recorded = read_deliveries(t.directory)
-        for label, config in labelled.items():
-            jobs.append((t.name, config, label, t.source.parent, recorded.get(label)))
+        recorded = read_deliveries(t.directory) if t.publications else {}
+        jobs += [(ref, recorded.get(ref.label)) for ref in t.publications]
     if not jobs:
         return {}
-
-    def one(job: tuple[str, TargetConfig, str, Path, Delivery | None]) -> TargetState:
-        account, config, label, profile_dir, recorded = job
-        if not refresh:
-            held = recorded.fingerprint if recorded and not recorded.error else None
-            return TargetState(label, config, held, held is not None, None, recorded)
-        return _observe(account, config, label, profile_dir, recorded, breaker)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(breaker.parallel, len(jobs)))) as pool:
-        states = list(pool.map(one, jobs))
+    if refresh:
+        states = _observe_all(jobs, breaker or Breaker())
+    else:
+        states = [_recorded(ref, known) for ref, known in jobs]
     result: dict[str, list[TargetState]] = {}
-    for (account, *_), state in zip(jobs, states, strict=True):
-        result.setdefault(account, []).append(state)
+    for (ref, _), state in zip(jobs, states, strict=True):
+        result.setdefault(ref.account, []).append(state)
     return {account: tuple(s) for account, s in result.items()}
 
 
-def _observe(
-    account: str,
-    config: TargetConfig,
-    label: str,
-    profile_dir: Path,
-    recorded: Delivery | None,
-    breaker: Breaker,
-) -> TargetState:
-    from bfprov.publish.base import PublishError
-    from bfprov.publish.kinds import make_target
+def _recorded(ref: TargetRef, known: Delivery | None) -> TargetState:
+    """What bfprov's record says the target holds (`plan --no-refresh`, `status`)."""
+    held = known.fingerprint if known and not known.error else None
+    return TargetState(ref.label, ref.config, held, held is not None, None, known)
 
-    def observe() -> Published | None:
-        return make_target(config, account, profile_dir, timeout=breaker.timeout).observe()
+
+def _observe_all(jobs: list[Job], breaker: Breaker) -> list[TargetState]:
+    """Every target's state, in the order of `jobs`: the kinds that observe many targets
+    at once get one task each, the others a task per target, `breaker.parallel` at once."""
+    batched: dict[str, list[int]] = {}
+    for i, (ref, _) in enumerate(jobs):
+        if kinds.observer(ref.kind) is not None:
+            batched.setdefault(ref.kind, []).append(i)
+    listed = {i for indexes in batched.values() for i in indexes}
+    with ThreadPoolExecutor(max_workers=max(1, min(breaker.parallel, len(jobs)))) as pool:
+        batches = {
+            kind: pool.submit(_observe_many, kind, [jobs[i] for i in indexes], breaker)
+            for kind, indexes in batched.items()
+        }
+        singles = {
+            i: pool.submit(_observe, *job, breaker) for i, job in enumerate(jobs) if i not in listed
+        }
+        found: dict[int, TargetState] = {}
+        for kind, indexes in batched.items():
+            found.update(zip(indexes, batches[kind].result(), strict=True))
+        return [found[i] if i in listed else singles[i].result() for i in range(len(jobs))]
+
+
+def _observe_many(kind: str, jobs: list[Job], breaker: Breaker) -> list[TargetState]:
+    """The targets of one kind, observed together (AWS: listings).
+
+    A listing may lag a write (Secrets Manager's ListSecrets is eventually consistent):
+    a target bfprov recorded delivering that the listing lacks is asked on its own.
+    """
+    many = kinds.observer(kind)
+    assert many is not None  # _observe_all sends only kinds that have it
+    groups: dict[str | None, list[int]] = {}
+    for i, (ref, _) in enumerate(jobs):
+        groups.setdefault(endpoint(ref.config), []).append(i)
+    results: list[Published | PublishError | None] = [None] * len(jobs)
+    for indexes in groups.values():
+        refs = [jobs[i][0] for i in indexes]
+        for i, result in zip(indexes, _listed(many, refs, breaker), strict=True):
+            results[i] = result
+    states = []
+    for (ref, known), result in zip(jobs, results, strict=True):
+        if isinstance(result, PublishError):
+            states.append(TargetState(ref.label, ref.config, None, False, result.reason, known))
+        elif result is not None:
+            states.append(_held(ref, result, known))
+        elif known is not None and known.fingerprint and not known.error:
+            states.append(_observe(ref, known, breaker))
+        else:
+            states.append(TargetState(ref.label, ref.config, None, False, None, known))
+    return states
+
+
+def _listed(
+    many: ObserveMany, refs: list[TargetRef], breaker: Breaker
+) -> list[Published | PublishError | None]:
+    """One endpoint's targets observed together, through the run's breaker: a listing
+    that timed out counts as one timeout of the endpoint, and a used-up endpoint is
+    not listed at all."""
+
+    def listing() -> list[Published | PublishError | None]:
+        found = many(refs, breaker.timeout)
+        late = next((r for r in found if isinstance(r, PublishError) and r.timed_out), None)
+        if late is not None:
+            raise late
+        return found
 
     try:
-        published = breaker.call(config, label, observe)
+        return breaker.call(refs[0].config, refs[0].label, listing)
     except PublishError as exc:
-        return TargetState(label, config, None, False, exc.reason, recorded)
+        return [PublishError(ref.label, exc.reason, timed_out=exc.timed_out) for ref in refs]
+
+
+def _observe(ref: TargetRef, known: Delivery | None, breaker: Breaker) -> TargetState:
+    def observe() -> Published | None:
+        return kinds.build(ref, timeout=breaker.timeout).observe()
+
+    try:
+        published = breaker.call(ref.config, ref.label, observe)
+    except PublishError as exc:
+        return TargetState(ref.label, ref.config, None, False, exc.reason, known)
     if published is None:
-        return TargetState(label, config, None, False, None, recorded)
+        return TargetState(ref.label, ref.config, None, False, None, known)
+    return _held(ref, published, known)
+
+
+def _held(ref: TargetRef, published: Published, known: Delivery | None) -> TargetState:
     return TargetState(
-        label, config, published.fingerprint, True, None, recorded, published.version
+        ref.label, ref.config, published.fingerprint, True, None, known, published.version
     )

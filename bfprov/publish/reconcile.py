@@ -48,7 +48,7 @@ def _seen(
     seen: dict[str, Delivery] = {}
     for s in states:
         known = s.recorded
-        if s.error is not None or (known is not None and known.fingerprint == s.held_fingerprint):
+        if s.error is not None or _agrees(known, s.held_fingerprint):
             continue  # not observed, or the record already says what the target holds
         if s.held_fingerprint == fingerprint:
             fresh = Delivery(fingerprint, not_after, s.held_version, now)
@@ -59,3 +59,8 @@ def _seen(
             continue
         seen[s.label] = replace(fresh, owed=known.owed) if known else fresh
     return seen
+
+
+def _agrees(known: Delivery | None, held: str | None) -> bool:
+    """The record says the target holds `held`, and no failure since."""
+    return known is not None and known.error is None and known.fingerprint == held

@@ -27,6 +27,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import requests
+from pydantic import BaseModel, ValidationError
 
 from bfprov.desired.secret import reveal
 from bfprov.desired.targets import VaultConfig, render, segment_problem
@@ -34,6 +35,7 @@ from bfprov.errors import BfprovError
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError, extra
 from bfprov.publish.needs import address_key, package
+from bfprov.server_text import clean_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -125,7 +127,7 @@ class VaultTarget:
             raise self._conflict(current) from None
         except Exception as exc:
             raise self._error(exc) from None
-        return Published(bundle.fingerprint, bundle.not_after, str(reply["data"]["version"]))
+        return Published(bundle.fingerprint, bundle.not_after, self._written_version(reply))
 
     def stage(self, bundle: Bundle) -> Published | None:
         """KV v2 has no notion of a pending version: a staged pair is not published."""
@@ -150,12 +152,34 @@ class VaultTarget:
     def _metadata(self) -> dict[str, Any] | None:
         try:
             reply = self._kv.read_secret_metadata(path=self.path, mount_point=self.mount)
-        except self._hvac.exceptions.InvalidPath:
+        except self._hvac.exceptions.InvalidPath as exc:
+            if _page(exc):  # a 404 page, not Vault's "no such secret"
+                raise self._error(exc) from None
             return None
         except Exception as exc:
             raise self._error(exc) from None
-        data: dict[str, Any] = reply["data"]
+        data = self._data(reply)
+        try:
+            _Metadata.model_validate(data)
+        except ValidationError as exc:
+            raise PublishError(self.label, _not_the_api(_shape(exc))) from None
         return data
+
+    def _data(self, reply: object) -> dict[str, Any]:
+        """A reply's `data` map; hvac hands back a reply that is not JSON as it came."""
+        if isinstance(reply, dict) and isinstance(data := reply.get("data"), dict):
+            return data
+        if isinstance(reply, requests.Response):
+            what = _http(reply)
+        else:
+            what = "JSON without a data map" if isinstance(reply, dict) else "JSON of another shape"
+        raise PublishError(self.label, _not_the_api(what))
+
+    def _written_version(self, reply: object) -> str:
+        version = self._data(reply).get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise PublishError(self.label, _not_the_api(f"data.version {version!r}"))
+        return str(version)
 
     def _error(self, exc: Exception) -> Exception:
         """A PublishError for failures of the network or the server; anything else is a bug."""
@@ -194,8 +218,47 @@ def _description(held: Published) -> dict[str, str]:
     )
 
 
+class _Version(BaseModel):
+    deletion_time: str = ""
+    destroyed: bool = False
+
+
+class _Metadata(BaseModel):
+    """What observe reads of a metadata reply: checked before it is trusted."""
+
+    current_version: int = 0
+    versions: dict[str, _Version] = {}
+    custom_metadata: dict[str, str] | None = None
+
+
+def _not_the_api(what: str) -> str:
+    return f"the reply is not the Vault API's: {what}"
+
+
+def _page(exc: Exception) -> bool:
+    """An error hvac made of a reply that was not JSON (hvac's own checks have no url)."""
+    return getattr(exc, "url", None) is not None and getattr(exc, "json", None) is None
+
+
+def _http(reply: requests.Response) -> str:
+    kind = reply.headers.get("Content-Type") or "no content type"
+    text = clean_text(reply.text, 80) if reply.content else "empty"
+    return f"HTTP {reply.status_code}, {clean_text(kind, 60)}: {text}"
+
+
+def _shape(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"data.{where}: {error['msg']}"
+
+
 def _reason(exc: Exception, hvac: ModuleType) -> str | None:
     errors = hvac.exceptions
+    if isinstance(exc, errors.VaultError) and _page(exc):
+        # Vault answers errors in JSON: a page that is not came from something else.
+        kind = type(exc).__name__
+        text = clean_text(exc.text or "", 80) or "empty"
+        return _not_the_api(f"an error page that is not JSON ({kind}): {text}")
     if isinstance(exc, errors.Forbidden):
         return "permission denied (check the token and its policy)"
     if isinstance(exc, errors.InvalidPath):
@@ -210,11 +273,14 @@ def _reason(exc: Exception, hvac: ModuleType) -> str | None:
         return f"unreachable: {_errno_reason(str(exc))}"
     if isinstance(exc, requests.exceptions.RequestException):
         return f"request failed: {type(exc).__name__}"
+    if isinstance(exc, TypeError | AttributeError | ValueError):
+        # Raised inside hvac while it read an error reply of the wrong shape.
+        return _not_the_api(f"an error reply hvac could not read ({type(exc).__name__})")
     return None
 
 
 def _first_line(exc: Exception) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    return clean_text((str(exc).splitlines() or [type(exc).__name__])[0])
 
 
 def _tls_reason(text: str) -> str:

@@ -129,7 +129,7 @@ def _load_ca(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, CAKey]:
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, x509.InvalidVersion) as exc:
         raise SandboxError(f"the sandbox CA cannot be read; {advice}") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise SandboxError(f"the sandbox CA key is neither EC nor RSA; {advice}")

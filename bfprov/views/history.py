@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from bfprov.server_text import clean_text
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
@@ -17,7 +19,11 @@ if TYPE_CHECKING:
 
 
 def history_table(events: Sequence[Event]) -> Table:
-    """One line per event, oldest first."""
+    """One line per event, oldest first.
+
+    The trail is a file anyone with access may have written (or an older bfprov, before
+    server text was cleaned): its text is shown without control characters or escapes.
+    """
     from rich.table import Table
 
     table = Table(title="History", title_justify="left")
@@ -28,14 +34,19 @@ def history_table(events: Sequence[Event]) -> Table:
         if e.detail:
             what = f"{what}: {e.detail}" if what else e.detail
         table.add_row(
-            e.time,
-            Text(e.account),
-            e.event,
-            e.fingerprint[:16] if e.fingerprint else "-",
-            Text(what or "-"),  # Text: a detail may hold brackets Rich would take for markup
-            Text(f"{e.user}@{e.host}"),
+            _text(e.time),
+            _text(e.account),
+            _text(e.event),
+            _text(e.fingerprint[:16]) if e.fingerprint else "-",
+            _text(what or "-"),
+            _text(f"{e.user}@{e.host}"),
         )
     return table
+
+
+def _text(value: str) -> Text:
+    # Text: a detail may hold brackets Rich would take for markup.
+    return Text(clean_text(value, None))
 
 
 def history_json_chunks(events: Iterable[Event]) -> Iterator[str]:
