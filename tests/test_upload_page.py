@@ -12,11 +12,15 @@ import http.client
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bfprov.upload.server import COOKIE, CSRF_HEADER, Secrets, UploadServer
 from bfprov.upload.session import Entry, UploadSession, Verdict
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 CRT = b"-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
 
@@ -173,3 +177,34 @@ def test_the_page_lists_each_pair_and_updates_without_a_reload(
     page.wait_for_selector('li[data-account="alice"][data-status="live"]', timeout=5000)
     assert "1 of 2 done" in page.inner_text("#progress")
     page.close()
+
+
+def test_the_emulators_upload_form_takes_a_certificate_from_the_browser(
+    tmp_path: Path, browser: object, rsa_key_1024: rsa.RSAPrivateKey
+) -> None:
+    """The rehearsal's stand-in for Betfair's page: a real file chosen and submitted in
+    Chromium. (The browser does not know the sandbox's own CA: this test page only.)"""
+    from datetime import UTC, datetime
+
+    from bfprov import crypto
+    from bfprov.desired.models import Subject
+    from bfprov.sandbox import Emulator
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    cert_pem = crypto.self_signed_certificate(rsa_key_1024, Subject(common_name="a"), 30, now)
+
+    with Emulator(tmp_path / "sandbox") as emu:
+        emu.add_account("alice@example.com", "pw-SECRET", "key-SECRET")
+        crt = tmp_path / "client-2048.crt"
+        crt.write_bytes(cert_pem)
+        context = browser.new_context(ignore_https_errors=True)  # type: ignore[attr-defined]
+        page = context.new_page()
+        page.goto(f"{emu.url}/sandbox/upload-page?username=alice%40example.com")
+        assert page.input_value('input[name="username"]') == "alice@example.com"
+        page.set_input_files('input[name="certificate"]', str(crt))
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        assert '"SUCCESS"' in page.content()
+        fingerprint = crypto.inspect_certificate(cert_pem).fingerprint_sha256
+        assert emu.uploaded("alice@example.com") == fingerprint
+        context.close()

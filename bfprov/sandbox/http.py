@@ -15,10 +15,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedReader, BufferedWriter
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from OpenSSL import SSL
 
+from bfprov.sandbox import upload_page
 from bfprov.sandbox.identity import Identity
 from bfprov.sandbox.request import Event
 from bfprov.sandbox.tls import TLSStream, accept, close_notify, fingerprint
@@ -238,7 +239,23 @@ class Handler(BaseHTTPRequestHandler):
         if self._body() is not None:
             self._refuse(405 if self._path() in _ROUTES else 404)
 
-    do_GET = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _other_method
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _other_method
+
+    def do_GET(self) -> None:
+        """The upload form (the website's stand-in); every other GET is refused."""
+        if self._path() != "/sandbox/upload-page":
+            self._other_method()
+            return
+        if self._body() is None:
+            return
+        username = parse_qs(urlsplit(self.path).query).get("username", [""])[0]
+        data = upload_page.page(username)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Security-Policy", "default-src 'none'; form-action 'self'")
+        self.end_headers()
+        self.wfile.write(data)
 
     # --- helpers -------------------------------------------------------------------------
 

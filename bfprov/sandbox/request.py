@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from bfprov.sandbox.upload_page import multipart_fields
+
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -40,8 +42,15 @@ def parse_form(body: bytes) -> dict[str, list[str]] | None:
 
 
 def form_of(content_type: str | None, body: bytes) -> dict[str, list[str]] | None:
-    """The body's fields when it is declared a form; None otherwise or if malformed."""
-    return parse_form(body) if is_form(content_type) else None
+    """The body's fields when it is declared a form (urlencoded, or multipart from the
+    emulator's upload page); None otherwise or if malformed."""
+    if is_form(content_type):
+        return parse_form(body)
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        assert content_type is not None
+        return multipart_fields(content_type, body)
+    return None
 
 
 def field(form: dict[str, list[str]] | None, name: str) -> str | None:

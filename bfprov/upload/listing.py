@@ -8,6 +8,7 @@ certificate is not on Betfair's site yet). Read from observed state only.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
 
 from bfprov.upload.session import Entry
 
@@ -54,7 +55,9 @@ def _make(target: Target, pair: Pair, which: str, identity_url: str | None) -> E
     crt = target.directory / pair.crt.path
     url = account.jurisdiction.upload_url
     if identity_url:
-        url = f"{identity_url.rstrip('/')}/sandbox/upload-page?account={account.name}"
+        base = urlsplit(identity_url)  # it replaces scheme and host, like the logins'
+        page = f"/sandbox/upload-page?username={quote(account.username)}"
+        url = f"{base.scheme}://{base.netloc}{page}"
     return Entry(
         account=account.name,
         username=account.username,
