@@ -52,6 +52,11 @@ class AccountDefaults(BaseModel):
     hooks: HooksConfig | None = Field(
         None, description="commands run after a pair goes live (on_live) or a failure"
     )
+    notify: list[SecretRef] | None = Field(
+        None,
+        description="Apprise URLs told of uploads pending, promotions and failures; each a "
+        "secret reference ({env: NAME} or {file: PATH}), since they hold tokens",
+    )
 
 
 class AccountEntry(AccountDefaults):

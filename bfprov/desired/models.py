@@ -69,6 +69,7 @@ class Account(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     publish: tuple[PublishEntry, ...] = ()
     hooks: HooksConfig | None = None
+    notify: tuple[SecretRef, ...] = ()  # Apprise URLs, which hold tokens
 
     @model_validator(mode="after")
     def _consistent(self) -> Account:

@@ -139,7 +139,7 @@ def resolve(defaults: AccountDefaults, entry: AccountEntry) -> Account:
             data[name] = value
     if "subject" not in data:
         data["subject"] = Subject()
-    for name in ("outputs", "publish"):
+    for name in ("outputs", "publish", "notify"):
         if name in data:
             data[name] = tuple(data[name])
     return Account.model_validate(data)
