@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from OpenSSL import SSL
 
-from bfprov.sandbox import upload_page
+from bfprov.sandbox.upload_page import page as upload_form
 from bfprov.sandbox.identity import Identity
 from bfprov.sandbox.request import Event
 from bfprov.sandbox.tls import TLSStream, accept, close_notify, fingerprint
@@ -249,7 +249,7 @@ class Handler(BaseHTTPRequestHandler):
         if self._body() is None:
             return
         username = parse_qs(urlsplit(self.path).query).get("username", [""])[0]
-        data = upload_page.page(username)
+        data = upload_form(username)
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
