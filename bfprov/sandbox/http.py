@@ -19,10 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from OpenSSL import SSL
 
-from bfprov.sandbox.upload_page import page as upload_form
 from bfprov.sandbox.identity import Identity
 from bfprov.sandbox.request import Event
 from bfprov.sandbox.tls import TLSStream, accept, close_notify, fingerprint
+from bfprov.sandbox.upload_page import page as upload_form
 
 if TYPE_CHECKING:
     from cryptography import x509
