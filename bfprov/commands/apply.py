@@ -136,7 +136,7 @@ def _live_checks(outcomes: list[Outcome], targets: dict[str, Target]) -> list[Ch
 
     checks = []
     for o in outcomes:
-        if o.promoted or not (o.created or o.staged or o.promotion_pending):
+        if o.kind not in ("created", "staged", "pending"):
             target = targets[o.account]
             checks.append(Check(target, observe_account(target), "live"))
     return checks

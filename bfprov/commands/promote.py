@@ -89,7 +89,7 @@ def _promote(jobs: list[Inputs], breaker: Breaker) -> list[Outcome]:
     """Promote each job's staged pair, then deliver it (the run's deliveries, in parallel)."""
     outcomes = carry_out(partial(run_jobs, jobs, ("promote",)), breaker)
     for outcome in outcomes:
-        if outcome.promoted:
+        if outcome.kind == "promoted":
             console.say(f"Promoted the staged pair of {outcome.account}: it is now live.")
         say_deliveries(outcome.account, outcome.delivered)
     return outcomes

@@ -68,15 +68,7 @@ def _to_upload(snap: Snapshot, target: Target, o: Outcome, kind: str) -> str | N
 def _kind(o: Outcome, action: Action | None) -> str:
     """What happened to the account's own files; a drift repair changes none of them: its
     deliveries are counted as publications, not as an update."""
-    if o.created:
-        return "created"
-    if o.staged:
-        return "staged"
-    if o.promoted:
-        return "promoted"
-    if o.promotion_pending:
-        return "pending"
-    return "published" if action is Action.PUBLISH else "updated"
+    return "published" if o.kind == "updated" and action is Action.PUBLISH else o.kind
 
 
 def _summary(counts: dict[str, int], outcomes: Sequence[Outcome]) -> str:
