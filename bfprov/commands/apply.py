@@ -11,15 +11,15 @@ from bfprov.apply.lock import apply_lock
 from bfprov.apply.run import p12_passwords, refresh_records, run_changes
 from bfprov.desired.selection import Selection, replacements
 from bfprov.plan.model import Action
-from bfprov.plan.saved import check_saved_plan, read_saved_plan
+from bfprov.plan.saved import check_saved_plan, requested
 from bfprov.plan.snapshot import load
 from bfprov.publish.breaker import Breaker
-from bfprov.publish.deliver import carry_out, on_failure
+from bfprov.publish.deliver import carry_out
 from bfprov.publish.planning import snapshot
 from bfprov.publish.preflight import check
 from bfprov.publish.reconcile import record_observed
 from bfprov.verify.checks import record, run_checks
-from bfprov.verify.gate import live_checks, staged_logins, verdict
+from bfprov.verify.gate import failure_hooks, live_checks, staged_logins, verdict
 from bfprov.views.apply import delivery_failures, hook_failures, report
 from bfprov.views.plan import plan_text
 from bfprov.views.verify import show
@@ -44,11 +44,7 @@ def apply(
 ) -> int:
     """Carry out the plan of the selected accounts; with `plan_file`, exactly that saved
     plan, for the selection and replacements it records."""
-    selection = selection or Selection()
-    saved = read_saved_plan(plan_file) if plan_file is not None else None
-    if saved is not None:
-        saved.agree(selection, replace)
-        selection, replace = saved.selection, sorted(saved.replace)
+    saved, selection, replace = requested(plan_file, selection or Selection(), replace)
     everything = load(settings)
     desired = selection.of(everything)
     check(everything, settings.profiles, desired)  # before the first write: the lock
@@ -82,10 +78,8 @@ def apply(
     judged = verdict(staged_results, live_results, staged + live)
     if judged.pending:
         console.note("upload pending for " + ", ".join(judged.pending))
-    code = 0
     if judged.failed:
         console.error("login check failed for " + ", ".join(judged.accounts_failed))
-        for name in judged.accounts_failed:
-            console.errors(hook_failures(name, on_failure(targets[name], judged.failed)))
-        code = 1
-    return 1 if console.errors(delivery_failures(outcomes)) else code
+    for name, delivered in failure_hooks(targets, judged):
+        console.errors(hook_failures(name, delivered))
+    return 1 if console.errors(delivery_failures(outcomes)) or judged.failed else 0

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bfprov.observed.account import observe_account
+from bfprov.publish.deliver import on_failure
 from bfprov.verify.checks import Check, credentials, known_logins, run_checks, upload_pending
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from bfprov.apply.executor import Outcome
     from bfprov.desired.models import Target
     from bfprov.plan.model import Change
     from bfprov.plan.snapshot import Snapshot
+    from bfprov.publish.deliver import Delivered
     from bfprov.settings import Settings
     from bfprov.verify.checks import CheckResult
 
@@ -61,6 +63,13 @@ class Verdict:
     @property
     def accounts_failed(self) -> list[str]:
         return sorted({r.account for r in self.failed})
+
+
+def failure_hooks(targets: dict[str, Target], judged: Verdict) -> Iterator[tuple[str, Delivered]]:
+    """Run each failed account's on_failure hook, one after another as they are asked
+    for: (account, what the hook did)."""
+    for name in judged.accounts_failed:
+        yield name, on_failure(targets[name], judged.failed)
 
 
 def verdict(
