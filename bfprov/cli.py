@@ -1,21 +1,31 @@
 """Command line: parse arguments, call a command, map errors to exit codes. Nothing else.
 
 Longer than most modules only because every command's options are declared here, one
-small function each; each imports its command when it runs, so start-up stays cheap.
+small function each (the options several share: cli_options); each imports its command
+when it runs, so start-up stays cheap.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from bfprov import __version__
-
-if TYPE_CHECKING:
-    from bfprov.desired.selection import Selection
+from bfprov.cli_options import (
+    AccountOpt,
+    LockTimeoutOpt,
+    ProfilesOpt,
+    ReplaceOpt,
+    SelectOpt,
+    check_limit,
+    check_parallel,
+    seconds,
+    selection_of,
+    settings_of,
+)
 
 app = typer.Typer(
     name="bfprov",
@@ -26,74 +36,13 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-ProfilesOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--profiles",
-        help="profile file or directory [env BFPROV_PROFILES; default profiles/]",
-        show_default=False,
-    ),
-]
-LockTimeoutOpt = Annotated[
-    str,
-    typer.Option(
-        "--lock-timeout",
-        help="wait this long for another run's lock (30s, 5m, 1h; default 0: fail at once)",
-    ),
-]
-AccountOpt = Annotated[
-    list[str] | None,
-    typer.Option("--account", help="only this account (repeatable)", show_default=False),
-]
-SelectOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--select",
-        metavar="KEY=VALUE",
-        help="only accounts whose labels hold KEY=VALUE (repeatable: all must match)",
-        show_default=False,
-    ),
-]
-ReplaceOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--replace",
-        metavar="NAME",
-        help="a new key and certificate for this account whatever its state, staged like "
-        "a rotation (key compromise; repeatable)",
-        show_default=False,
-    ),
-]
-
-
-def _settings(profiles: Path | None):  # type: ignore[no-untyped-def]
-    from bfprov.settings import load_settings
-
-    return load_settings(profiles)
-
-
-def _selection(accounts: list[str] | None, selects: list[str] | None) -> Selection:
-    from bfprov.desired.selection import selection
-
-    return selection(accounts or [], selects or [])
-
-
-def _seconds(lock_timeout: str) -> float:
-    from bfprov.durations import parse_duration
-    from bfprov.errors import BfprovError
-
-    try:
-        return parse_duration(lock_timeout).total_seconds()
-    except ValueError as exc:
-        raise BfprovError(f"--lock-timeout: {exc}") from None
-
 
 @app.command()
 def validate(profiles: ProfilesOpt = None) -> None:
     """Check the profiles; nothing else."""
     from bfprov.commands.validate import validate as run
 
-    raise typer.Exit(run(_settings(profiles)))
+    raise typer.Exit(run(settings_of(profiles)))
 
 
 @app.command()
@@ -125,13 +74,13 @@ def plan(
 
     raise typer.Exit(
         run(
-            _settings(profiles),
+            settings_of(profiles),
             as_json=json_,
             out=out,
             detailed_exitcode=detailed_exitcode,
             markdown=markdown,
             refresh=not no_refresh,
-            selection=_selection(account, select),
+            selection=selection_of(account, select),
             replace=replace or [],
         )
     )
@@ -155,14 +104,14 @@ def apply(
     for: its --account/--select/--replace; others given must equal them)."""
     from bfprov.commands.apply import apply as run
 
-    wait = _seconds(lock_timeout)
+    wait = seconds(lock_timeout)
     raise typer.Exit(
         run(
-            _settings(profiles),
+            settings_of(profiles),
             plan_file=plan_file,
             yes=yes,
             verify=not no_verify,
-            selection=_selection(account, select),
+            selection=selection_of(account, select),
             replace=replace or [],
             prune=prune,
             lock_timeout=wait,
@@ -180,8 +129,8 @@ def rollback(
     """Bring back the newest archived generation as the live pair (upload it again)."""
     from bfprov.commands.rollback import rollback as run
 
-    wait = _seconds(lock_timeout)
-    raise typer.Exit(run(_settings(profiles), account=account, yes=yes, lock_timeout=wait))
+    wait = seconds(lock_timeout)
+    raise typer.Exit(run(settings_of(profiles), account=account, yes=yes, lock_timeout=wait))
 
 
 @app.command()
@@ -210,17 +159,11 @@ def promote(
     """
     from bfprov.commands.promote import promote as run
 
-    wait = _seconds(lock_timeout)
-    chosen = _selection([*(accounts or []), *(account or [])], select)
+    wait = seconds(lock_timeout)
+    chosen = selection_of([*(accounts or []), *(account or [])], select)
     raise typer.Exit(
-        run(_settings(profiles), selection=chosen, verify=not no_verify, lock_timeout=wait)
+        run(settings_of(profiles), selection=chosen, verify=not no_verify, lock_timeout=wait)
     )
-
-
-def _parallel(value: int) -> int:
-    if not 1 <= value <= 32:
-        raise typer.BadParameter(f"{value} is not a number of logins from 1 to 32")
-    return value
 
 
 @app.command()
@@ -231,7 +174,7 @@ def verify(
     json_: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
     parallel: Annotated[
         int,
-        typer.Option("--parallel", callback=_parallel, help="logins in flight (1 to 32)"),
+        typer.Option("--parallel", callback=check_parallel, help="logins in flight (1 to 32)"),
     ] = 8,
 ) -> None:
     """Log each account in with its live (and staged) pair, log out, report."""
@@ -239,8 +182,8 @@ def verify(
 
     raise typer.Exit(
         run(
-            _settings(profiles),
-            selection=_selection(account, select),
+            settings_of(profiles),
+            selection=selection_of(account, select),
             as_json=json_,
             parallel=parallel,
         )
@@ -263,9 +206,9 @@ def status(
     """Per account: live certificate, expiry, state and last login check. Only reads."""
     from bfprov.commands.status import status as run
 
-    chosen = _selection(account, select)
+    chosen = selection_of(account, select)
     raise typer.Exit(
-        run(_settings(profiles), as_json=json_, prometheus=prometheus, selection=chosen)
+        run(settings_of(profiles), as_json=json_, prometheus=prometheus, selection=chosen)
     )
 
 
@@ -286,22 +229,16 @@ def history(
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", metavar="N", callback=_limit, help="only the newest N events"),
+        typer.Option("--limit", metavar="N", callback=check_limit, help="only the newest N events"),
     ] = None,
 ) -> None:
     """The audit trail: every change, publication, hook run and login check, oldest first."""
     from bfprov.commands.history import history as run
 
-    chosen = _selection([*(names or []), *(account or [])], select)
+    chosen = selection_of([*(names or []), *(account or [])], select)
     raise typer.Exit(
-        run(_settings(profiles), selection=chosen, as_json=json_, since=since, limit=limit)
+        run(settings_of(profiles), selection=chosen, as_json=json_, since=since, limit=limit)
     )
-
-
-def _limit(value: int | None) -> int | None:
-    if value is not None and value < 1:
-        raise typer.BadParameter(f"{value} is not a number of events (1 or more)")
-    return value
 
 
 @app.command()
@@ -317,7 +254,7 @@ def init(profiles: ProfilesOpt = None) -> None:
     """Write a commented starter profile."""
     from bfprov.commands.init import init as run
 
-    raise typer.Exit(run(_settings(profiles)))
+    raise typer.Exit(run(settings_of(profiles)))
 
 
 sandbox_app = typer.Typer(
@@ -345,7 +282,7 @@ def sandbox_serve(
 
     raise typer.Exit(
         serve(
-            _settings(profiles),
+            settings_of(profiles),
             port=port,
             state_dir=state_dir,
             upload_live=upload_live,
@@ -364,7 +301,7 @@ def sandbox_upload(
     """Upload an account's certificate to the emulator (its stand-in for the website)."""
     from bfprov.commands.sandbox import upload
 
-    raise typer.Exit(upload(_settings(profiles), account=account, staged=staged))
+    raise typer.Exit(upload(settings_of(profiles), account=account, staged=staged))
 
 
 @app.command()

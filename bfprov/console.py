@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from rich.console import RenderableType
 
@@ -37,6 +37,39 @@ def stderr() -> Console:
     return Console(
         stderr=True, highlight=False, emoji=False, soft_wrap=True, width=_width(sys.stderr)
     )
+
+
+class Message(NamedTuple):
+    """One piece of output a view composed, and where it goes: `out` (standard output,
+    as `say`), `detail` (standard error, with --verbose only), `error`, or `render` (a Rich
+    renderable such as a table, on standard output, markup on)."""
+
+    text: RenderableType
+    to: Literal["out", "detail", "error", "render"] = "out"
+
+
+def emit(messages: Iterable[Message]) -> None:
+    """Print what a view composed, each message where it goes, in order."""
+    for m in messages:
+        if m.to == "out":
+            say(m.text)
+        elif m.to == "render":
+            stdout().print(m.text)
+        else:
+            assert isinstance(m.text, str)
+            (detail if m.to == "detail" else error)(m.text)
+
+
+def table(renderable: RenderableType, width: int) -> None:
+    """On a terminal, fit its width; elsewhere (a log, a pipe) keep lines whole, up to
+    `width`: folded at the default 80 columns, the last column would be cut in two."""
+    from rich.segment import Segments
+
+    out = stdout()
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    out.print(Segments(out.render(renderable, out.options.update_width(width))), crop=False)
 
 
 _LEVEL = {"level": 1}  # 0: --quiet, 1: normal, 2: --verbose
@@ -92,6 +125,13 @@ def warn(message: str) -> None:
 
 def error(message: str) -> None:
     stderr().print(f"[bold red]error:[/bold red] {_escape(message)}", markup=True)
+
+
+def errors(messages: Sequence[str]) -> bool:
+    """Print each message as an error, one line each; True if there was one."""
+    for message in messages:
+        error(message)
+    return bool(messages)
 
 
 def note(message: str) -> None:

@@ -245,45 +245,63 @@ def invariant_problems(out: Path) -> list[str]:
     problems: list[str] = []
     parsed: dict[Path, Any] = {}
     for path in sorted(out.rglob("*")) if out.is_dir() else []:
-        if path.is_dir() and not path.is_symlink() and _mode(path) != 0o700:
-            problems.append(f"{path}: directory mode {_mode(path):04o}, want 0700")
-        if path.is_symlink() or not path.is_file():
-            continue
-        if TEMP.match(path.name):
-            problems += _temporary_problems(path)
-            continue
-        parsed[path] = _facts(path, problems)  # no file is half written: every one parses
-        if path.suffix in (".key", ".pem", ".p12") and _mode(path) != 0o600:
-            problems.append(f"{path}: mode {_mode(path):04o}, want 0600")
-
+        problems += _path_problems(path, parsed)
     for account in _account_dirs(out):
-        name, staged = account.name, account / "staged"
-        key = parsed.get(account / f"{STEM}.key")
-        crt = parsed.get(account / f"{STEM}.crt")
-        if (account / f"{STEM}.crt").exists() and not (account / f"{STEM}.key").exists():
-            problems.append(f"{name}: a live .crt without a live .key")
-        if key is not None and crt is not None and key.spki_sha256 != crt.spki_sha256:
-            problems.append(f"{name}: the live .crt does not match the live .key")
-        staged_key = parsed.get(staged / f"{STEM}.key")
-        staged_crt = parsed.get(staged / f"{STEM}.crt")
-        if staged_crt is not None:
-            # Its key is beside it, or already live (a promotion was interrupted).
-            partner = staged_key or key
-            if partner is None or partner.spki_sha256 != staged_crt.spki_sha256:
-                problems.append(f"{name}: the staged .crt matches no key")
-        if key is None or crt is None:
-            continue
-        # Derived files beside a live pair never disagree with it.
-        live = (crt.fingerprint_sha256, key.spki_sha256)
-        pem = parsed.get(account / f"{STEM}.pem")
-        if pem is not None and (pem[0].fingerprint_sha256, pem[1].spki_sha256) != live:
-            problems.append(f"{name}: the .pem does not hold the live pair")
-        p12 = parsed.get(account / f"{STEM}.p12")
-        if p12 is not None and _p12_pair(p12) != live:
-            problems.append(f"{name}: the .p12 does not hold the live pair")
-        csr = parsed.get(account / f"{STEM}.csr")
-        if csr is not None and csr.spki_sha256 != key.spki_sha256:
-            problems.append(f"{name}: the .csr is not a request for the live key")
+        problems += _pair_problems(account, parsed)
+    return problems
+
+
+def _path_problems(path: Path, parsed: dict[Path, Any]) -> list[str]:
+    """Modes, and files that do not parse; each file that does goes into `parsed`."""
+    problems: list[str] = []
+    if path.is_dir() and not path.is_symlink() and _mode(path) != 0o700:
+        problems.append(f"{path}: directory mode {_mode(path):04o}, want 0700")
+    if path.is_symlink() or not path.is_file():
+        return problems
+    if TEMP.match(path.name):
+        return problems + _temporary_problems(path)
+    parsed[path] = _facts(path, problems)  # no file is half written: every one parses
+    if path.suffix in (".key", ".pem", ".p12") and _mode(path) != 0o600:
+        problems.append(f"{path}: mode {_mode(path):04o}, want 0600")
+    return problems
+
+
+def _pair_problems(account: Path, parsed: dict[Path, Any]) -> list[str]:
+    """The account's live and staged pairs match their keys."""
+    problems: list[str] = []
+    name, staged = account.name, account / "staged"
+    key = parsed.get(account / f"{STEM}.key")
+    crt = parsed.get(account / f"{STEM}.crt")
+    if (account / f"{STEM}.crt").exists() and not (account / f"{STEM}.key").exists():
+        problems.append(f"{name}: a live .crt without a live .key")
+    if key is not None and crt is not None and key.spki_sha256 != crt.spki_sha256:
+        problems.append(f"{name}: the live .crt does not match the live .key")
+    staged_key = parsed.get(staged / f"{STEM}.key")
+    staged_crt = parsed.get(staged / f"{STEM}.crt")
+    if staged_crt is not None:
+        # Its key is beside it, or already live (a promotion was interrupted).
+        partner = staged_key or key
+        if partner is None or partner.spki_sha256 != staged_crt.spki_sha256:
+            problems.append(f"{name}: the staged .crt matches no key")
+    if key is None or crt is None:
+        return problems
+    return problems + _derived_problems(account, parsed, key, crt)
+
+
+def _derived_problems(account: Path, parsed: dict[Path, Any], key: Any, crt: Any) -> list[str]:
+    """Derived files beside a live pair never disagree with it."""
+    problems: list[str] = []
+    name = account.name
+    live = (crt.fingerprint_sha256, key.spki_sha256)
+    pem = parsed.get(account / f"{STEM}.pem")
+    if pem is not None and (pem[0].fingerprint_sha256, pem[1].spki_sha256) != live:
+        problems.append(f"{name}: the .pem does not hold the live pair")
+    p12 = parsed.get(account / f"{STEM}.p12")
+    if p12 is not None and _p12_pair(p12) != live:
+        problems.append(f"{name}: the .p12 does not hold the live pair")
+    csr = parsed.get(account / f"{STEM}.csr")
+    if csr is not None and csr.spki_sha256 != key.spki_sha256:
+        problems.append(f"{name}: the .csr is not a request for the live key")
     return problems
 
 

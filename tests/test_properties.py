@@ -450,72 +450,125 @@ PERTURBATION = st.one_of(
 )
 
 
+class _Perturbed:
+    """What the perturbations did so far: accounts whose live pair was damaged, and each
+    account's subject common name and PKCS#12 profile in the profile."""
+
+    def __init__(self, certs: Path) -> None:
+        self.certs = certs
+        self.damaged: set[str] = set()
+        self.cns = dict(INITIAL_CNS)
+        self.p12_profiles = dict(INITIAL_P12)
+
+
+def _swap_crt(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    a, b = (done.certs / name / f"{STEM}.crt" for name in ACCOUNTS)
+    if a.exists() and b.exists():
+        data_a, data_b = a.read_bytes(), b.read_bytes()
+        a.write_bytes(data_b)
+        b.write_bytes(data_a)
+        done.damaged.update(ACCOUNTS)
+
+
+def _delete(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    (account / step[2]).unlink(missing_ok=True)
+
+
+def _chmod(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    if (account / step[2]).exists():
+        (account / step[2]).chmod(step[3])
+
+
+def _chmod_dir(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    account.chmod(step[2])
+
+
+def _damage(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    kind, path = step[0], account / step[2]
+    if not path.exists():
+        return
+    data = bytearray(path.read_bytes())
+    if kind == "garbage":
+        data = bytearray(step[3])
+    elif kind == "flip" and data:
+        data[step[3] % len(data)] ^= 1 << step[4]
+    elif kind == "truncate":
+        data = data[: len(data) * step[3] // 4]
+    path.write_bytes(bytes(data))
+    if step[2] in LIVE_PAIR:
+        done.damaged.add(step[1])
+
+
+def _stray(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    crt = account / f"{STEM}.crt"
+    (account / step[2]).write_bytes(crt.read_bytes() if crt.exists() else b"stray")
+
+
+def _leftover(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    if step[2] and not (account / "staged").is_dir():
+        return
+    leftover = account / f"{step[2]}.client-2048.key.0123456789ab.tmp"
+    leftover.write_bytes(b"half a key")
+    leftover.chmod(0o600)
+
+
+def _record_delete(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    (account / ".bfprov" / "record.json").unlink(missing_ok=True)
+
+
+def _record_corrupt(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    (account / ".bfprov" / "record.json").write_bytes(step[2])
+
+
+def _staged_key_only(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    staged = account / "staged"
+    staged.mkdir(mode=0o700, exist_ok=True)
+    other = done.certs / ("bob" if step[1] == "alice" else "alice") / f"{STEM}.key"
+    key = staged / f"{STEM}.key"
+    key.write_bytes(other.read_bytes() if other.exists() else b"no key")
+    key.chmod(0o600)
+    (staged / f"{STEM}.crt").unlink(missing_ok=True)
+
+
+def _subject(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    done.cns[step[1]] = step[2]
+
+
+def _p12_profile(done: _Perturbed, account: Path, step: tuple[Any, ...]) -> None:
+    profiles = done.p12_profiles
+    profiles[step[1]] = "legacy" if profiles[step[1]] == "modern" else "modern"
+
+
+_PERTURBATIONS = {
+    "swap-crt": _swap_crt,
+    "delete": _delete,
+    "chmod": _chmod,
+    "chmod-dir": _chmod_dir,
+    "garbage": _damage,
+    "flip": _damage,
+    "truncate": _damage,
+    "stray": _stray,
+    "leftover": _leftover,
+    "record-delete": _record_delete,
+    "record-corrupt": _record_corrupt,
+    "staged-key-only": _staged_key_only,
+    "subject": _subject,
+    "p12-profile": _p12_profile,
+}
+
+
 def perturb(root: Path, steps: list[tuple[Any, ...]]) -> tuple[set[str], set[str]]:
     """Apply the perturbations; return the accounts whose live pair was damaged and those
     whose profile subject changed (both may rightly end with a staged pair)."""
     certs = root / "certs"
-    damaged: set[str] = set()
-    cns, p12_profiles = dict(INITIAL_CNS), dict(INITIAL_P12)
+    done = _Perturbed(certs)
     for step in steps:
-        kind = step[0]
-        if kind == "swap-crt":
-            a, b = (certs / name / f"{STEM}.crt" for name in ACCOUNTS)
-            if a.exists() and b.exists():
-                data_a, data_b = a.read_bytes(), b.read_bytes()
-                a.write_bytes(data_b)
-                b.write_bytes(data_a)
-                damaged.update(ACCOUNTS)
-            continue
-        account = certs / step[1]
-        if kind == "delete":
-            (account / step[2]).unlink(missing_ok=True)
-        elif kind == "chmod":
-            if (account / step[2]).exists():
-                (account / step[2]).chmod(step[3])
-        elif kind == "chmod-dir":
-            account.chmod(step[2])
-        elif kind in ("garbage", "flip", "truncate"):
-            path = account / step[2]
-            if not path.exists():
-                continue
-            data = bytearray(path.read_bytes())
-            if kind == "garbage":
-                data = bytearray(step[3])
-            elif kind == "flip" and data:
-                data[step[3] % len(data)] ^= 1 << step[4]
-            elif kind == "truncate":
-                data = data[: len(data) * step[3] // 4]
-            path.write_bytes(bytes(data))
-            if step[2] in LIVE_PAIR:
-                damaged.add(step[1])
-        elif kind == "stray":
-            crt = account / f"{STEM}.crt"
-            (account / step[2]).write_bytes(crt.read_bytes() if crt.exists() else b"stray")
-        elif kind == "leftover":
-            if step[2] and not (account / "staged").is_dir():
-                continue
-            leftover = account / f"{step[2]}.client-2048.key.0123456789ab.tmp"
-            leftover.write_bytes(b"half a key")
-            leftover.chmod(0o600)
-        elif kind == "record-delete":
-            (account / ".bfprov" / "record.json").unlink(missing_ok=True)
-        elif kind == "record-corrupt":
-            (account / ".bfprov" / "record.json").write_bytes(step[2])
-        elif kind == "staged-key-only":
-            staged = account / "staged"
-            staged.mkdir(mode=0o700, exist_ok=True)
-            other = certs / ("bob" if step[1] == "alice" else "alice") / f"{STEM}.key"
-            key = staged / f"{STEM}.key"
-            key.write_bytes(other.read_bytes() if other.exists() else b"no key")
-            key.chmod(0o600)
-            (staged / f"{STEM}.crt").unlink(missing_ok=True)
-        elif kind == "subject":
-            cns[step[1]] = step[2]
-        elif kind == "p12-profile":
-            p12_profiles[step[1]] = "legacy" if p12_profiles[step[1]] == "modern" else "modern"
-    (root / "fleet.yaml").write_text(fleet_profile(cns, p12_profiles))
-    renamed = {name for name in ACCOUNTS if cns[name] != INITIAL_CNS[name]}
-    return damaged, renamed
+        # swap-crt names no account: it swaps the two live certificates.
+        account = certs / step[1] if step[0] != "swap-crt" else certs
+        _PERTURBATIONS[step[0]](done, account, step)
+    (root / "fleet.yaml").write_text(fleet_profile(done.cns, done.p12_profiles))
+    renamed = {name for name in ACCOUNTS if done.cns[name] != INITIAL_CNS[name]}
+    return done.damaged, renamed
 
 
 def public_key_of(key_pem: bytes) -> Any:

@@ -152,7 +152,7 @@ def test_one_accounts_failed_target_stops_no_other_account_and_apply_exits_1(
     """alice (first) publishes to a Vault that refuses every connection; the others of the
     run still get their manifests, and the run exits 1 naming alice's target. Broken on
     purpose: deliveries skipped once one has failed in the run; a failed delivery raising
-    out of the account's job (the run stops); delivery_failed ignored (exit 0)."""
+    out of the account's job (the run stops); delivery failures ignored (exit 0)."""
     needs.module("hvac", "pip install 'bfprov[vault]'")
     names = ("alice", "bob", "carol", "dave", "erin")
     fleet = PublishFleet(tmp_path, capsys, names=names, own_targets={"alice": dead_vault()})

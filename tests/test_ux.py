@@ -183,11 +183,18 @@ def test_messages_print_emoji_codes_as_they_are(
 
 
 def test_the_plan_names_each_write_to_a_target_in_text_and_markdown() -> None:
+    from pathlib import Path
+
+    from bfprov.desired.targets import KubernetesConfig, TargetRef
     from bfprov.plan.model import Action, Change, Plan, Publish, Stage
     from bfprov.views.plan import plan_markdown, plan_text
 
-    create = Change("a", Action.CREATE, ("new",), True, steps=(Publish(("vault x", "k8s y")),))
-    rotate = Change("b", Action.ROTATE, ("expired",), True, steps=(Stage(("aws z",)),))
+    def ref(label: str) -> TargetRef:  # the label is what the plan shows
+        return TargetRef("a", KubernetesConfig(dir="k", namespace="n", name="x"), Path(), label)
+
+    publish = Publish((ref("vault x"), ref("k8s y")))
+    create = Change("a", Action.CREATE, ("new",), True, steps=(publish,))
+    rotate = Change("b", Action.ROTATE, ("expired",), True, steps=(Stage((ref("aws z"),)),))
     plan = Plan(changes=(create, rotate), noop=())
     text = plan_text(plan).plain
     assert "new\n        will publish to vault x\n        will publish to k8s y\n" in text

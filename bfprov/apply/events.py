@@ -124,16 +124,11 @@ def _encode(fields: dict[str, object]) -> bytes:
 
 def outcome_event(outcome: Outcome, reasons: Sequence[str]) -> Event | None:
     """What an account's executed change did, as an event (None when it did nothing)."""
-    kind = (
-        "created" if outcome.created
-        else "staged" if outcome.staged
-        else "promoted" if outcome.promoted
-        else "rolled_back" if outcome.restored
-        else "updated" if outcome.written or not outcome.promotion_pending
-        else None
-    )  # fmt: skip
-    if kind is None:
-        return None
+    kind = outcome.kind
+    if kind == "pending":  # the staged pair waits: an event only if files were rewritten
+        if not outcome.written:
+            return None
+        kind = "updated"
     return event(outcome.account, kind, fingerprint=outcome.fingerprint, detail="; ".join(reasons))
 
 

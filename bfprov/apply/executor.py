@@ -52,6 +52,30 @@ class Outcome:
     fingerprint: str | None = None  # of the certificate concerned (new, staged or live)
     delivered: Delivered | None = None  # deliveries to publishing targets, and hooks
 
+    @property
+    def kind(self) -> str:
+        """What happened to the account's pair, in one word: `created`, `staged`,
+        `promoted`, `rolled_back`, `pending` (a staged pair waits for its upload) or
+        `updated` (the live pair stays; its files or targets may have changed)."""
+        if self.created:
+            return "created"
+        if self.staged:
+            return "staged"
+        if self.promoted:
+            return "promoted"
+        if self.restored:
+            return "rolled_back"
+        return "pending" if self.promotion_pending else "updated"
+
+    @property
+    def went_live(self) -> bool:
+        """A new live pair: created, promoted or rolled back."""
+        return self.kind in LIVE_KINDS
+
+
+# The kinds of outcome that leave a new live pair.
+LIVE_KINDS = frozenset({"created", "promoted", "rolled_back"})
+
 
 @dataclass(frozen=True)
 class Inputs:

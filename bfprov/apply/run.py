@@ -20,6 +20,7 @@ from bfprov import console, crypto
 from bfprov.apply.events import append_events, event, log_outcomes
 from bfprov.apply.executor import Inputs, Outcome, execute
 from bfprov.apply.files import archive_orphan
+from bfprov.apply.store import refresh_record
 from bfprov.desired.models import Output
 from bfprov.desired.secret import p12_password
 from bfprov.plan.model import (
@@ -28,6 +29,7 @@ from bfprov.plan.model import (
     Promote,
     WriteDerived,
 )
+from bfprov.plan.operations import promotion
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -67,6 +69,15 @@ def p12_passwords(snap: Snapshot, changes: Sequence[Change]) -> dict[str, Secret
             )
         out[change.account] = password
     return out
+
+
+def refresh_records(snap: Snapshot, changing: set[str]) -> None:
+    """Records of unchanged accounts that had to be read in depth (after a crash, or
+    files bfprov adopted) are brought up to date, so later plans stay cheap."""
+    for target in snap.desired.targets:
+        observed = snap.observed.accounts[target.name]
+        if target.name not in changing and observed.exists and observed.stale:
+            refresh_record(target.output_dir, target.name, observed.record, observed.stale)
 
 
 def _writes_p12(change: Change, target: Target) -> bool:
@@ -163,6 +174,31 @@ def _jobs(
             promote=change.needs_login and change.account in logged_in,
         )
         jobs.append((inputs, new_key_bits(change, target)))
+    return jobs
+
+
+def promotion_jobs(snap: Snapshot, skipped: Callable[[str], None]) -> list[Inputs]:
+    """A job for each account whose planned change promotes a staged pair (only that
+    part of it: see plan.operations.promotion); `skipped` is told each other account."""
+    changes = {c.account: c for c in snap.plan.changes}
+    jobs: list[Inputs] = []
+    for target in snap.desired.targets:
+        change = promotion(changes.get(target.name))
+        if change is None:
+            skipped(target.name)
+            continue
+        password = p12_password(target)
+        jobs.append(
+            Inputs(
+                target=target,
+                observed=snap.observed.accounts[target.name],
+                change=change,
+                now=snap.now,
+                cnf_text=snap.cnf_texts.get(target.name),
+                p12_password=password,
+                promote=True,
+            )
+        )
     return jobs
 
 

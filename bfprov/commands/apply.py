@@ -8,25 +8,19 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.apply.lock import apply_lock
-from bfprov.apply.run import p12_passwords, run_changes
+from bfprov.apply.run import p12_passwords, refresh_records, run_changes
 from bfprov.desired.selection import Selection, replacements
 from bfprov.plan.model import Action
-from bfprov.plan.saved import check_saved_plan, read_saved_plan
+from bfprov.plan.saved import check_saved_plan, requested
 from bfprov.plan.snapshot import load
 from bfprov.publish.breaker import Breaker
-from bfprov.publish.deliver import carry_out, on_failure
+from bfprov.publish.deliver import carry_out
 from bfprov.publish.planning import snapshot
 from bfprov.publish.preflight import check
 from bfprov.publish.reconcile import record_observed
-from bfprov.verify.checks import (
-    Check,
-    credentials,
-    known_logins,
-    record,
-    run_checks,
-    upload_pending,
-)
-from bfprov.views.apply import delivery_failed, report, report_hooks
+from bfprov.verify.checks import record, run_checks
+from bfprov.verify.gate import failure_hooks, live_checks, staged_logins, verdict
+from bfprov.views.apply import delivery_failures, hook_failures, report
 from bfprov.views.plan import plan_text
 from bfprov.views.verify import show
 
@@ -34,11 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from bfprov.apply.executor import Outcome
-    from bfprov.desired.models import Target
-    from bfprov.plan.snapshot import Snapshot
     from bfprov.settings import Settings
-    from bfprov.verify.checks import CheckResult
 
 
 def apply(
@@ -54,11 +44,7 @@ def apply(
 ) -> int:
     """Carry out the plan of the selected accounts; with `plan_file`, exactly that saved
     plan, for the selection and replacements it records."""
-    selection = selection or Selection()
-    saved = read_saved_plan(plan_file) if plan_file is not None else None
-    if saved is not None:
-        saved.agree(selection, replace)
-        selection, replace = saved.selection, sorted(saved.replace)
+    saved, selection, replace = requested(plan_file, selection or Selection(), replace)
     everything = load(settings)
     desired = selection.of(everything)
     check(everything, settings.profiles, desired)  # before the first write: the lock
@@ -70,11 +56,10 @@ def apply(
         snap = snapshot(desired, orphans=selection.everything, replace=replacing, breaker=breaker)
         if saved is not None:
             check_saved_plan(saved, snap)
-        plan = snap.plan
         if not console.quiet():
-            console.say(plan_text(plan))
-        actionable = [c for c in plan.changes if c.action is not Action.ORPHAN or prune]
-        _refresh_records(snap, {c.account for c in actionable})
+            console.say(plan_text(snap.plan))
+        actionable = [c for c in snap.plan.changes if c.action is not Action.ORPHAN or prune]
+        refresh_records(snap, {c.account for c in actionable})
         record_observed(snap)
         if not actionable:
             return 0
@@ -82,72 +67,19 @@ def apply(
             console.confirm("Apply these changes?", "apply")
         passwords = p12_passwords(snap, actionable)
         targets = {t.name: t for t in snap.desired.targets}
-        if verify:  # every login secret is read before the first write
-            credentials([targets[c.account] for c in actionable if c.account in targets])
-        staged = [
-            Check(targets[c.account], snap.observed.accounts[c.account], "staged")
-            for c in actionable
-            if c.needs_login and verify
-        ]
-        staged_results = run_checks(settings, staged)
+        staged, staged_results = staged_logins(settings, snap, actionable, targets, verify=verify)
         logged_in = {r.account for r in staged_results if r.success}
         outcomes = carry_out(partial(run_changes, snap, actionable, passwords, logged_in), breaker)
-        live = _live_checks(outcomes, targets) if verify else []
+        live = live_checks(outcomes, targets) if verify else []
         live_results = run_checks(settings, live)
         record(staged_results + live_results, staged + live, locked=True)
-    report(snap, outcomes, verify)
-    results = staged_results + live_results
-    show(results, as_json=False)
-    code = _login_failures(targets, staged_results, live_results, staged + live)
-    if delivery_failed(outcomes):
-        code = 1
-    return code
-
-
-def _login_failures(
-    targets: dict[str, Target],
-    staged_results: list[CheckResult],
-    live_results: list[CheckResult],
-    checks: list[Check],
-) -> int:
-    """1 when a login check failed (each such account's on_failure is run), else 0.
-
-    A pair that never logged in and gets CERT_AUTH_REQUIRED awaits its upload: not a
-    failure (a staged pair's, whatever its history: the rotation's normal course).
-    """
-    known = known_logins(staged_results + live_results, checks)
-    pending = sorted({r.account for r in live_results if upload_pending(r, known)})
-    if pending:
-        console.note("upload pending for " + ", ".join(pending))
-    failed = [r for r in live_results if not r.success and not upload_pending(r, known)]
-    failed += [r for r in staged_results if not r.success and not r.awaiting_upload]
-    if not failed:
-        return 0
-    accounts_failed = sorted({r.account for r in failed})
-    console.error("login check failed for " + ", ".join(accounts_failed))
-    for name in accounts_failed:
-        report_hooks(name, on_failure(targets[name], failed))
-    return 1
-
-
-def _live_checks(outcomes: list[Outcome], targets: dict[str, Target]) -> list[Check]:
-    """Live pairs worth a login after this apply: those that need no upload first."""
-    from bfprov.observed.account import observe_account
-
-    checks = []
-    for o in outcomes:
-        if o.promoted or not (o.created or o.staged or o.promotion_pending):
-            target = targets[o.account]
-            checks.append(Check(target, observe_account(target), "live"))
-    return checks
-
-
-def _refresh_records(snap: Snapshot, changing: set[str]) -> None:
-    """Records of unchanged accounts that had to be read in depth (after a crash, or
-    files bfprov adopted) are brought up to date, so later plans stay cheap."""
-    from bfprov.apply.store import refresh_record
-
-    for target in snap.desired.targets:
-        observed = snap.observed.accounts[target.name]
-        if target.name not in changing and observed.exists and observed.stale:
-            refresh_record(target.output_dir, target.name, observed.record, observed.stale)
+    console.emit(report(snap, outcomes, verify, quiet=console.quiet()))
+    console.emit(show(staged_results + live_results))
+    judged = verdict(staged_results, live_results, staged + live)
+    if judged.pending:
+        console.note("upload pending for " + ", ".join(judged.pending))
+    if judged.failed:
+        console.error("login check failed for " + ", ".join(judged.accounts_failed))
+    for name, delivered in failure_hooks(targets, judged):
+        console.errors(hook_failures(name, delivered))
+    return 1 if console.errors(delivery_failures(outcomes)) or judged.failed else 0

@@ -13,7 +13,7 @@ from bfprov.errors import BfprovError
 from bfprov.observed.events import read_events
 from bfprov.plan.snapshot import load
 from bfprov.views.history import history_json_chunks, history_table
-from bfprov.views.status_table import print_table
+from bfprov.views.status_table import TABLE_WIDTH
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -49,7 +49,7 @@ def history(
         return 0
     shown = list(events)
     if shown:
-        print_table(history_table(shown))
+        console.table(history_table(shown), TABLE_WIDTH)
     console.note(f"{len(shown)} event{'' if len(shown) == 1 else 's'}")
     return 0
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.apply.files import write_file
+from bfprov.layout import PUBLIC_MODE
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings
@@ -48,18 +49,18 @@ GITIGNORE = """\
 def init(settings: Settings) -> int:
     target = settings.profiles
     path = target / "bfprov.yaml" if target.suffix not in (".yaml", ".yml") else target
-    write_file(path, STARTER.encode(), 0o644, overwrite=False)
+    write_file(path, STARTER.encode(), PUBLIC_MODE, overwrite=False)
     console.say(f"Wrote the starter profile {path}")
     from bfprov.views.json_text import dump_json
     from bfprov.views.schema import profile_schema
 
     schema = path.parent / "bfprov.schema.json"
-    write_file(schema, dump_json(profile_schema()).encode(), 0o644, overwrite=True)
+    write_file(schema, dump_json(profile_schema()).encode(), PUBLIC_MODE, overwrite=True)
     console.say(f"Wrote {schema}: editors with a YAML language server complete and check profiles")
     output_dir = settings.output_dir or (path.parent / "../certs")
     gitignore = Path(output_dir) / ".gitignore"
     if not gitignore.exists():
-        write_file(gitignore, GITIGNORE.encode(), 0o644, overwrite=False)
+        write_file(gitignore, GITIGNORE.encode(), PUBLIC_MODE, overwrite=False)
         console.say(f"Wrote {gitignore}: it keeps the key material out of git")
     console.say(
         "\nNext steps:\n"

@@ -7,13 +7,10 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from bfprov import console
-from bfprov.apply.executor import Inputs, Outcome
 from bfprov.apply.lock import apply_lock
-from bfprov.apply.run import run_jobs
-from bfprov.desired.secret import p12_password
+from bfprov.apply.run import promotion_jobs, run_jobs
 from bfprov.desired.selection import Selection
 from bfprov.errors import BfprovError
-from bfprov.plan.operations import promotion
 from bfprov.plan.snapshot import load
 from bfprov.publish.breaker import Breaker
 from bfprov.publish.deliver import carry_out
@@ -21,10 +18,11 @@ from bfprov.publish.planning import snapshot
 from bfprov.publish.preflight import check
 from bfprov.publish.reconcile import record_observed
 from bfprov.verify.checks import Check, record, run_checks
-from bfprov.views.apply import delivery_failed, say_deliveries
+from bfprov.views.apply import deliveries, delivery_failures
 from bfprov.views.verify import show
 
 if TYPE_CHECKING:
+    from bfprov.apply.executor import Inputs, Outcome
     from bfprov.settings import Settings
 
 
@@ -46,26 +44,8 @@ def promote(
         breaker = Breaker(timeout=settings.publish_timeout)
         snap = snapshot(desired, orphans=False, breaker=breaker)
         record_observed(snap)
-        changes = {c.account: c for c in snap.plan.changes}
-        jobs: list[Inputs] = []
-        for target in desired.targets:
-            change = promotion(changes.get(target.name))
-            if change is None:
-                # Re-running an interrupted `promote a b c` must not trip on those done.
-                console.warn(f"{target.name} has no staged pair to promote (already live?)")
-                continue
-            password = p12_password(target)
-            jobs.append(
-                Inputs(
-                    target=target,
-                    observed=snap.observed.accounts[target.name],
-                    change=change,
-                    now=snap.now,
-                    cnf_text=snap.cnf_texts.get(target.name),
-                    p12_password=password,
-                    promote=True,
-                )
-            )
+        # Re-running an interrupted `promote a b c` must not trip on those done.
+        jobs = promotion_jobs(snap, _already_live)
         if not jobs:
             raise BfprovError("none of the selected accounts has a staged pair to promote")
         refused: list[str] = []
@@ -73,10 +53,10 @@ def promote(
             checks = [Check(j.target, j.observed, "staged") for j in jobs if j.change.needs_login]
             results = run_checks(settings, checks)
             record(results, checks, locked=True)
-            show(results, as_json=False)
+            console.emit(show(results))
             refused = [r.account for r in results if not r.success]
         outcomes = _promote([j for j in jobs if j.target.name not in refused], breaker)
-    failed_delivery = delivery_failed(outcomes)
+    failed_delivery = console.errors(delivery_failures(outcomes))
     if refused:
         raise BfprovError(
             f"not promoted: the staged pair of {', '.join(refused)} did not log in "
@@ -89,7 +69,12 @@ def _promote(jobs: list[Inputs], breaker: Breaker) -> list[Outcome]:
     """Promote each job's staged pair, then deliver it (the run's deliveries, in parallel)."""
     outcomes = carry_out(partial(run_jobs, jobs, ("promote",)), breaker)
     for outcome in outcomes:
-        if outcome.promoted:
+        if outcome.kind == "promoted":
             console.say(f"Promoted the staged pair of {outcome.account}: it is now live.")
-        say_deliveries(outcome.account, outcome.delivered)
+        for line in deliveries(outcome.account, outcome.delivered):
+            console.say(line)
     return outcomes
+
+
+def _already_live(account: str) -> None:
+    console.warn(f"{account} has no staged pair to promote (already live?)")

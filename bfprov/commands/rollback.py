@@ -19,7 +19,7 @@ from bfprov.plan.snapshot import load, render_cnfs
 from bfprov.publish.breaker import Breaker
 from bfprov.publish.deliver import carry_out
 from bfprov.publish.preflight import check
-from bfprov.views.apply import delivery_failed, say_deliveries
+from bfprov.views.apply import deliveries, delivery_failures
 from bfprov.views.plan import change_text
 
 if TYPE_CHECKING:
@@ -75,5 +75,6 @@ def rollback(
     )
     if facts is not None and facts.not_after <= datetime.now(UTC):
         console.warn(f"the restored certificate expired on {facts.not_after:%Y-%m-%d}")
-    say_deliveries(account, outcome.delivered)
-    return 1 if delivery_failed([outcome]) else 0
+    for line in deliveries(account, outcome.delivered):
+        console.say(line)
+    return 1 if console.errors(delivery_failures([outcome])) else 0

@@ -9,6 +9,7 @@ from bfprov import console
 from bfprov.errors import BfprovError
 from bfprov.layout import STAGED
 from bfprov.observed.files import read_bytes
+from bfprov.views.sandbox import banner
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,14 +48,8 @@ def serve(
                 if upload_live and crt.exists():
                     emulator.upload(c.username, read_bytes(crt))
     with emulator:
-        console.say(f"bfprov sandbox: Betfair identity emulator listening on {emulator.url}")
-        console.say("Point bfprov at it with:")
-        console.say(f"  export BFPROV_IDENTITY_URL={emulator.url}")
-        console.say(f"  export BFPROV_CA_BUNDLE={emulator.ca_path}")
-        if names:
-            console.say(f"Accounts from {settings.profiles}: {', '.join(names)}")
-        console.say("Upload a certificate with `bfprov sandbox upload ACCOUNT [--staged]`.")
-        console.say("Press Ctrl-C to stop.")
+        for line in banner(emulator.url, emulator.ca_path, settings.profiles, names):
+            console.say(line)
         threading.Event().wait()
     return 0
 

@@ -15,7 +15,7 @@ from bfprov.publish.planning import snapshot
 from bfprov.views.json_text import dump_json
 from bfprov.views.prometheus import prometheus_text
 from bfprov.views.status import status_rows
-from bfprov.views.status_table import print_table, status_json, status_table, summary
+from bfprov.views.status_table import TABLE_WIDTH, status_json, status_table, summary
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings
@@ -37,6 +37,6 @@ def status(
         console.raw(prometheus_text(rows))
     else:
         if rows:
-            print_table(status_table(rows))
+            console.table(status_table(rows), TABLE_WIDTH)
         console.note(summary(rows))
     return 0

@@ -11,8 +11,8 @@ from bfprov.observed.observe import observe
 from bfprov.plan.snapshot import load
 from bfprov.publish.deliver import on_failure
 from bfprov.verify.checks import PARALLEL, Check, known_logins, record, run_checks, upload_pending
-from bfprov.views.apply import report_hooks
-from bfprov.views.verify import show, summary
+from bfprov.views.apply import hook_failures
+from bfprov.views.verify import results_json, show, summary
 
 if TYPE_CHECKING:
     from bfprov.settings import Settings
@@ -38,7 +38,10 @@ def verify(
     results = run_checks(settings, checks, parallel=parallel)
     elapsed = time.perf_counter() - start
     record(results, checks, locked=False)
-    show(results, as_json=as_json)
+    if as_json:
+        console.raw(results_json(results))
+    else:
+        console.emit(show(results))
     failed = [r for r in results if r.pair == "live" and not r.success]
     if not as_json:
         ok = sum(1 for r in results if r.pair == "live" and r.success)
@@ -49,5 +52,5 @@ def verify(
     known = known_logins(results, checks)
     failing = [r for r in failed if not upload_pending(r, known)]
     for name in sorted({r.account for r in failing}):
-        report_hooks(name, on_failure(targets[name], failing))
+        console.errors(hook_failures(name, on_failure(targets[name], failing)))
     return 1 if failed else 0

@@ -3,6 +3,7 @@ the derived files of the live pair, and modes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bfprov.crypto import CsrFacts, subject_values
@@ -12,6 +13,7 @@ from bfprov.observed.facts import P12Facts, PemFacts
 from bfprov.plan.renewal import expiry_problems
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from bfprov.desired.models import Account
@@ -75,51 +77,92 @@ def _subject_diff(have: tuple[tuple[str, str], ...], want: tuple[tuple[str, str]
     return "subject differs: " + ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class _Live:
+    """What a derived file of the live pair is checked against."""
+
+    account: Account
+    fingerprint: str
+    spki: str
+    subject: tuple[tuple[str, str], ...]
+    expected_cnf: str | None
+
+
+def _pem_problem(name: str, state: FileState, live: _Live) -> str | None:
+    facts = state.facts
+    if not isinstance(facts, PemFacts) or (facts.fingerprint_sha256, facts.spki_sha256) != (
+        live.fingerprint,
+        live.spki,
+    ):
+        return f"{name} does not hold the live certificate and key"
+    return None
+
+
+def _p12_problem(name: str, state: FileState, live: _Live) -> str | None:
+    facts = state.facts
+    if not isinstance(facts, P12Facts):
+        return f"{name} was not written by bfprov or changed since"
+    if facts.fingerprint_sha256 != live.fingerprint:
+        return f"{name} does not hold the live certificate"
+    if facts.profile != live.account.p12.profile:
+        return (
+            f"{name} uses the {facts.profile} profile, "
+            f"the profile asks for {live.account.p12.profile}"
+        )
+    return None
+
+
+def _csr_problem(name: str, state: FileState, live: _Live) -> str | None:
+    facts = state.facts
+    if not isinstance(facts, CsrFacts) or facts.spki_sha256 != live.spki:
+        return f"{name} is not a request for the live key"
+    if not facts.signature_valid:
+        return f"{name} has a signature that does not verify (damaged or tampered)"
+    if tuple(sorted(facts.subject)) != live.subject:
+        return f"{name} subject differs from the live certificate"
+    return None
+
+
+def _cnf_problem(name: str, state: FileState, live: _Live) -> str | None:
+    if state.sha256 != live.expected_cnf:
+        return f"{name} differs from the rendered template"
+    return None
+
+
+# Each derived output, in the order the plan names them, and what can be wrong with it
+# once it exists and reads cleanly.
+_DERIVED_PROBLEMS: dict[Output, Callable[[str, FileState, _Live], str | None]] = {
+    Output.PEM: _pem_problem,
+    Output.P12: _p12_problem,
+    Output.CSR: _csr_problem,
+    Output.CNF: _cnf_problem,
+}
+
+
 def derived_reasons(
     account: Account, obs: ObservedAccount, expected_cnf: str | None
 ) -> tuple[list[str], list[Output]]:
     """What is wrong with the derived files of a sound live pair, and which to rewrite."""
-    live = obs.live
-    assert live.key_facts is not None and live.crt_facts is not None and live.stem is not None
-    fingerprint, spki = live.crt_facts.fingerprint_sha256, live.key_facts.spki_sha256
+    pair = obs.live
+    assert pair.key_facts is not None and pair.crt_facts is not None and pair.stem is not None
+    live = _Live(
+        account=account,
+        fingerprint=pair.crt_facts.fingerprint_sha256,
+        spki=pair.key_facts.spki_sha256,
+        subject=tuple(sorted(pair.crt_facts.subject)),
+        expected_cnf=expected_cnf,
+    )
     reasons: list[str] = []
     rewrite: list[Output] = []
-    for output in (Output.PEM, Output.P12, Output.CSR, Output.CNF):
+    for output, problem in _DERIVED_PROBLEMS.items():
         if output not in account.outputs:
             continue
-        name = CNF_NAME if output is Output.CNF else f"{live.stem}.{output.value}"
+        name = CNF_NAME if output is Output.CNF else f"{pair.stem}.{output.value}"
         state = obs.derived.get(output.value)
-        facts = state.facts if state is not None else None
-        why = None
         if state is None:
-            why = f"{name} is missing"
-        elif state.problem:
-            why = state.problem
-        elif output is Output.PEM:
-            if not isinstance(facts, PemFacts) or (facts.fingerprint_sha256, facts.spki_sha256) != (
-                fingerprint,
-                spki,
-            ):
-                why = f"{name} does not hold the live certificate and key"
-        elif output is Output.P12:
-            if not isinstance(facts, P12Facts):
-                why = f"{name} was not written by bfprov or changed since"
-            elif facts.fingerprint_sha256 != fingerprint:
-                why = f"{name} does not hold the live certificate"
-            elif facts.profile != account.p12.profile:
-                why = (
-                    f"{name} uses the {facts.profile} profile, "
-                    f"the profile asks for {account.p12.profile}"
-                )
-        elif output is Output.CSR:
-            if not isinstance(facts, CsrFacts) or facts.spki_sha256 != spki:
-                why = f"{name} is not a request for the live key"
-            elif not facts.signature_valid:
-                why = f"{name} has a signature that does not verify (damaged or tampered)"
-            elif tuple(sorted(facts.subject)) != tuple(sorted(live.crt_facts.subject)):
-                why = f"{name} subject differs from the live certificate"
-        elif output is Output.CNF and state.sha256 != expected_cnf:
-            why = f"{name} differs from the rendered template"
+            why: str | None = f"{name} is missing"
+        else:
+            why = state.problem or problem(name, state, live)
         if why:
             reasons.append(why)
             rewrite.append(output)

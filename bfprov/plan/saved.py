@@ -16,7 +16,7 @@ from bfprov.desired.selection import Selection
 from bfprov.errors import BfprovError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from pathlib import Path
 
     from bfprov.plan.snapshot import Snapshot
@@ -78,6 +78,18 @@ def read_saved_plan(path: Path) -> SavedPlan:
     except (ValueError, BfprovError) as exc:
         raise BfprovError(f"{path} is not a saved bfprov plan: {exc}") from None
     return SavedPlan(path, saved, selection, frozenset(replace))
+
+
+def requested(
+    plan_file: Path | None, selection: Selection, replace: Sequence[str]
+) -> tuple[SavedPlan | None, Selection, Sequence[str]]:
+    """What `apply [FILE]` works on: with a saved plan, that plan and exactly its selection
+    and replacements (the command line must agree); without one, the command line's."""
+    if plan_file is None:
+        return None, selection, replace
+    saved = read_saved_plan(plan_file)
+    saved.agree(selection, replace)
+    return saved, saved.selection, sorted(saved.replace)
 
 
 def check_saved_plan(saved: SavedPlan, snap: Snapshot) -> None:

@@ -288,8 +288,8 @@ def deliver_change(
     targets that missed a new live pair owe its `on_live`, run by the apply whose
     delivery reaches them all.
     """
-    went_live = outcome.created or outcome.promoted or outcome.restored is not None
-    kind = "created" if outcome.created else "promoted" if outcome.promoted else "rolled_back"
+    went_live = outcome.went_live
+    kind = outcome.kind
     delivered = Delivered()
     acted = False
     for step in change.steps:

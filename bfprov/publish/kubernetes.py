@@ -23,6 +23,7 @@ from bfprov.children import environment
 from bfprov.desired.fields import quote
 from bfprov.desired.targets import KubernetesConfig, render
 from bfprov.errors import BfprovError
+from bfprov.layout import SECRET_MODE
 from bfprov.publish import bundle as payload
 from bfprov.publish.base import Published, PublishError
 from bfprov.publish.needs import manifest_file
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 FINGERPRINT = "bfprov.io/fingerprint"
 NOT_AFTER = "bfprov.io/not-after"
-MODE = 0o600
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # a DNS subdomain
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
 
@@ -96,7 +96,7 @@ class KubernetesTarget:
         if refusal is not None:
             raise PublishError(self.label, refusal)
         try:
-            write_file(self.path, text, MODE, overwrite=True)
+            write_file(self.path, text, SECRET_MODE, overwrite=True)
         except BfprovError as exc:
             raise PublishError(self.label, str(exc)) from None
         return Published(bundle.fingerprint, bundle.not_after)

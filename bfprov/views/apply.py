@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bfprov import console
+from bfprov.console import Message
 from bfprov.plan.model import Action
 from bfprov.views.plan import PENDING
 
@@ -17,9 +17,11 @@ if TYPE_CHECKING:
     from bfprov.publish.deliver import Delivered
 
 
-def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
-    """Print each write to a target, the summary of an apply, and what the operator must
-    upload."""
+def report(
+    snap: Snapshot, outcomes: Sequence[Outcome], verify: bool, *, quiet: bool
+) -> list[Message]:
+    """Each write to a target, the summary of an apply (unless `quiet`), and what the
+    operator must upload."""
     targets = {t.name: t for t in snap.desired.targets}
     actions = {c.account: c.action for c in snap.plan.changes}
     uploads: list[tuple[str, str, str]] = []
@@ -33,17 +35,20 @@ def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
         crt = _to_upload(snap, target, o, kind)
         if crt is not None:
             uploads.append((o.account, crt, target.account.jurisdiction.upload_url))
+    said: list[Message] = []
     for o in outcomes:
-        console.detail(f"{o.account}: wrote {', '.join(o.written) or 'nothing'}")
-        say_deliveries(o.account, o.delivered)
-    if not console.quiet():
-        console.say(_summary(counts, outcomes))
+        said.append(Message(f"{o.account}: wrote {', '.join(o.written) or 'nothing'}", "detail"))
+        said += [Message(line) for line in deliveries(o.account, o.delivered)]
+    if not quiet:
+        said.append(Message(_summary(counts, outcomes)))
     if uploads:
-        console.say(
-            "\nUpload each certificate on Betfair's website (Automated Betting Program "
-            "Access -> Edit), logged in as the account:"
+        said.append(
+            Message(
+                "\nUpload each certificate on Betfair's website (Automated Betting Program "
+                "Access -> Edit), logged in as the account:"
+            )
         )
-        console.say("\n".join(f"  {a}: {crt}\n      at {url}" for a, crt, url in uploads))
+        said.append(Message("\n".join(f"  {a}: {crt}\n      at {url}" for a, crt, url in uploads)))
     if counts["pending"]:
         how = (
             "run `bfprov apply` again after the upload (it logs in with the staged pair "
@@ -52,7 +57,8 @@ def report(snap: Snapshot, outcomes: Sequence[Outcome], verify: bool) -> None:
             else "verification is off: after the upload, run `bfprov apply` (with login "
             "verification) or `bfprov promote ACCOUNT --no-verify`"
         )
-        console.say(f"\n{counts['pending']} staged pair(s) wait for their upload: {how}.")
+        said.append(Message(f"\n{counts['pending']} staged pair(s) wait for their upload: {how}."))
+    return said
 
 
 def _to_upload(snap: Snapshot, target: Target, o: Outcome, kind: str) -> str | None:
@@ -68,15 +74,7 @@ def _to_upload(snap: Snapshot, target: Target, o: Outcome, kind: str) -> str | N
 def _kind(o: Outcome, action: Action | None) -> str:
     """What happened to the account's own files; a drift repair changes none of them: its
     deliveries are counted as publications, not as an update."""
-    if o.created:
-        return "created"
-    if o.staged:
-        return "staged"
-    if o.promoted:
-        return "promoted"
-    if o.promotion_pending:
-        return "pending"
-    return "published" if action is Action.PUBLISH else "updated"
+    return "published" if o.kind == "updated" and action is Action.PUBLISH else o.kind
 
 
 def _summary(counts: dict[str, int], outcomes: Sequence[Outcome]) -> str:
@@ -95,34 +93,27 @@ def _summary(counts: dict[str, int], outcomes: Sequence[Outcome]) -> str:
     return text + "."
 
 
-def say_deliveries(account: str, delivered: Delivered | None) -> None:
+def deliveries(account: str, delivered: Delivered | None) -> list[str]:
     """One line for each write made to a publishing target."""
     if delivered is None:
-        return
-    for label in delivered.published:
-        console.say(f"Published {account} to {label}")
-    for label in delivered.staged:
-        console.say(f"Staged {account}: {PENDING} written to {label}")
+        return []
+    lines = [f"Published {account} to {label}" for label in delivered.published]
+    return lines + [f"Staged {account}: {PENDING} written to {label}" for label in delivered.staged]
 
 
-def report_hooks(account: str, delivered: Delivered | None) -> bool:
-    """Print the hooks that failed; True if one did."""
-    failed = False
-    for hook in delivered.hooks if delivered else ():
-        if not hook.ok:
-            console.error(f"{account}: {hook.describe()}")
-            failed = True
-    return failed
+def hook_failures(account: str, delivered: Delivered | None) -> list[str]:
+    """One error line for each hook that failed."""
+    return [
+        f"{account}: {h.describe()}" for h in (delivered.hooks if delivered else ()) if not h.ok
+    ]
 
 
-def delivery_failed(outcomes: Sequence[Outcome]) -> bool:
-    """Print every failed publication and hook, one line each; True if any failed."""
-    failed = False
+def delivery_failures(outcomes: Sequence[Outcome]) -> list[str]:
+    """One error line for every failed publication and hook."""
+    lines: list[str] = []
     for o in outcomes:
         if o.delivered is None:
             continue
-        for why in o.delivered.failed:
-            console.error(f"{o.account}: publication failed: {why}")
-            failed = True
-        failed = report_hooks(o.account, o.delivered) or failed
-    return failed
+        lines += [f"{o.account}: publication failed: {why}" for why in o.delivered.failed]
+        lines += hook_failures(o.account, o.delivered)
+    return lines

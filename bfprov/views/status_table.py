@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from bfprov import console
 from bfprov.views.status import State
 
 if TYPE_CHECKING:
@@ -82,18 +81,6 @@ def status_table(rows: Sequence[StatusRow]) -> Table:
             cells.append(Text(f"{held}/{len(r.published)}" if r.published else "-", style=style))
         table.add_row(*cells)
     return table
-
-
-def print_table(table: Table) -> None:
-    """On a terminal, fit its width; elsewhere (a log, a pipe) keep lines whole, up to
-    TABLE_WIDTH: folded at the default 80 columns, the last check would be cut in two."""
-    from rich.segment import Segments
-
-    out = console.stdout()
-    if out.is_terminal:
-        out.print(table)
-        return
-    out.print(Segments(out.render(table, out.options.update_width(TABLE_WIDTH))), crop=False)
 
 
 def summary(rows: Sequence[StatusRow]) -> str:

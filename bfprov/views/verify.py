@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from bfprov import console
+from bfprov.console import Message
 from bfprov.views.json_text import dump_json
 
 if TYPE_CHECKING:
@@ -36,18 +36,24 @@ def results_table(results: Sequence[CheckResult]) -> Table:
     return table
 
 
-def show(results: Sequence[CheckResult], *, as_json: bool) -> None:
-    if as_json:
-        console.raw(dump_json([r.to_json() for r in results]))
-        return
+def results_json(results: Sequence[CheckResult]) -> str:
+    """The results as `verify --json` prints them."""
+    return dump_json([r.to_json() for r in results])
+
+
+def show(results: Sequence[CheckResult]) -> list[Message]:
+    """The table of results, then what to do about each failure (nothing when there are
+    no results)."""
     if not results:
-        return
-    console.stdout().print(results_table(results))
+        return []
+    shown = [Message(results_table(results), "render")]
     todo = [r for r in results if not r.success]
     if todo:
-        console.say("What to do:")
-        for r in todo:
-            console.say(f"  {r.account} ({r.pair}): {r.meaning}.\n    -> {r.remedy}")
+        shown.append(Message("What to do:"))
+        shown += [
+            Message(f"  {r.account} ({r.pair}): {r.meaning}.\n    -> {r.remedy}") for r in todo
+        ]
+    return shown
 
 
 def summary(results: Sequence[CheckResult], accounts: int, seconds: float) -> str:

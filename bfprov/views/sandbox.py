@@ -1,0 +1,23 @@
+"""What `bfprov sandbox serve` says once the emulator listens."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+
+def banner(url: str, ca_path: Path, profiles: Path, names: Sequence[str]) -> list[str]:
+    """Where the emulator listens, how to point bfprov at it, and its accounts."""
+    lines = [
+        f"bfprov sandbox: Betfair identity emulator listening on {url}",
+        "Point bfprov at it with:",
+        f"  export BFPROV_IDENTITY_URL={url}",
+        f"  export BFPROV_CA_BUNDLE={ca_path}",
+    ]
+    if names:
+        lines.append(f"Accounts from {profiles}: {', '.join(names)}")
+    lines.append("Upload a certificate with `bfprov sandbox upload ACCOUNT [--staged]`.")
+    return [*lines, "Press Ctrl-C to stop."]
