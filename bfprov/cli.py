@@ -26,6 +26,7 @@ from bfprov.cli_options import (
     selection_of,
     settings_of,
 )
+from bfprov.cli_sandbox import sandbox_app
 
 app = typer.Typer(
     name="bfprov",
@@ -167,6 +168,51 @@ def promote(
 
 
 @app.command()
+def upload(
+    accounts: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="ACCOUNT", help="accounts to list (default: all)", show_default=False
+        ),
+    ] = None,
+    profiles: ProfilesOpt = None,
+    account: AccountOpt = None,
+    select: SelectOpt = None,
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="address to serve on (loopback)")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="N", help="port to serve on (0: any free one)")
+    ] = 0,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="print the address; open no browser")
+    ] = False,
+    lock_timeout: LockTimeoutOpt = "0",
+) -> None:
+    """Guide the certificate uploads on a local page; check and promote each when done.
+
+    Lists every selected pair awaiting its upload (new accounts never logged in, staged
+    pairs), with its certificate to download and the Betfair page to upload it on.
+    "Check" logs in with the pair and, on success, promotes, publishes and runs hooks.
+
+    Examples: bfprov upload; bfprov upload --select team=core --no-browser
+    """
+    from bfprov.commands.upload import upload as run
+
+    chosen = selection_of([*(accounts or []), *(account or [])], select)
+    raise typer.Exit(
+        run(
+            settings_of(profiles),
+            selection=chosen,
+            host=host,
+            port=port,
+            browser=not no_browser,
+            lock_timeout=seconds(lock_timeout),
+        )
+    )
+
+
+@app.command()
 def verify(
     profiles: ProfilesOpt = None,
     account: AccountOpt = None,
@@ -257,51 +303,7 @@ def init(profiles: ProfilesOpt = None) -> None:
     raise typer.Exit(run(settings_of(profiles)))
 
 
-sandbox_app = typer.Typer(
-    help="The embedded Betfair identity-service emulator, for rehearsals and tests.",
-    no_args_is_help=True,
-)
 app.add_typer(sandbox_app, name="sandbox")
-
-
-@sandbox_app.command("serve")
-def sandbox_serve(
-    profiles: ProfilesOpt = None,
-    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8443,
-    state_dir: Annotated[
-        Path, typer.Option("--state-dir", help="where the emulator keeps its CA and accounts")
-    ] = Path(".bfprov-sandbox"),
-    upload_live: Annotated[
-        bool, typer.Option("--upload-live", help="upload each account's live .crt at start")
-    ] = False,
-    lock_after: Annotated[int, typer.Option(help="wrong passwords before a lock")] = 3,
-    rate_limit: Annotated[int, typer.Option(help="successful logins a minute before a ban")] = 100,
-) -> None:
-    """Run the emulator; accounts come from the profiles (their secrets are read)."""
-    from bfprov.commands.sandbox import serve
-
-    raise typer.Exit(
-        serve(
-            settings_of(profiles),
-            port=port,
-            state_dir=state_dir,
-            upload_live=upload_live,
-            lock_after=lock_after,
-            rate_limit=rate_limit,
-        )
-    )
-
-
-@sandbox_app.command("upload")
-def sandbox_upload(
-    account: Annotated[str, typer.Argument(help="the account whose .crt to upload")],
-    profiles: ProfilesOpt = None,
-    staged: Annotated[bool, typer.Option("--staged", help="upload the staged pair's .crt")] = False,
-) -> None:
-    """Upload an account's certificate to the emulator (its stand-in for the website)."""
-    from bfprov.commands.sandbox import upload
-
-    raise typer.Exit(upload(settings_of(profiles), account=account, staged=staged))
 
 
 @app.command()
