@@ -74,7 +74,7 @@ def _promote(settings: Settings, chosen: Desired, lock_timeout: float) -> Verdic
     if problems:
         # Live on disk all the same: the next apply delivers what failed.
         return Verdict(True, "SUCCESS", "live; but " + "; ".join(problems))
-    return Verdict(True, "SUCCESS", "promoted, published and live")
+    return Verdict(True, "SUCCESS", "promoted and published")
 
 
 def _judged(target: Target, result: CheckResult) -> Verdict:
