@@ -123,6 +123,12 @@ def warn(message: str) -> None:
     stderr().print(f"[yellow]warning:[/yellow] {_escape(message)}", markup=True)
 
 
+def warnings(messages: Iterable[str]) -> None:
+    """Each message as a warning."""
+    for message in messages:
+        warn(message)
+
+
 def error(message: str) -> None:
     stderr().print(f"[bold red]error:[/bold red] {_escape(message)}", markup=True)
 

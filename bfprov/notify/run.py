@@ -13,10 +13,11 @@ from bfprov.errors import BfprovError
 from bfprov.notify import Message, send
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from pydantic import SecretStr
 
+    from bfprov.apply.executor import Outcome
     from bfprov.desired.models import SecretRef, Target
 
 
@@ -30,6 +31,23 @@ class News:
 
     def __bool__(self) -> bool:
         return bool(self.pending or self.promoted or self.failed)
+
+
+def news_of(
+    targets: Mapping[str, Target], outcomes: Sequence[Outcome], failed: Mapping[str, str]
+) -> News:
+    """What a run that wrote (apply, promote) has to tell: the pairs now awaiting their
+    upload, those promoted, and the accounts that failed (`failed`: the login checks'
+    failures; failed deliveries are added)."""
+    news = News(failed=dict(failed))
+    for o in outcomes:
+        if o.kind in ("created", "staged", "pending"):
+            news.pending.append(targets[o.account])
+        elif o.kind == "promoted":
+            news.promoted.append(targets[o.account])
+        if o.delivered is not None and o.delivered.failed:
+            news.failed.setdefault(o.account, "publication failed: " + o.delivered.failed[0])
+    return news
 
 
 def tell(targets: Sequence[Target], news: News) -> list[str]:
