@@ -20,6 +20,7 @@ from bfprov.apply.files import write_file
 from bfprov.errors import BfprovError
 from bfprov.layout import PUBLIC_MODE, SECRET_MODE
 from bfprov.publish.observe import read_deliveries
+from bfprov.upload.client import UploadPage
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -140,8 +141,13 @@ def run(root: Path, emulator: Emulator, *, keep: bool) -> None:
     d.step("The new pair is staged; the live pair keeps working", "bfprov apply --yes")
     d.step("The staged pair is refused until it is uploaded", "bfprov verify")
     d.step("Apply tries the staged pair and leaves the live one alone", "bfprov apply --yes")
-    d.upload(("alice",), staged=True)
-    d.step("Now the staged pair logs in: apply promotes and delivers it", "bfprov apply --yes")
+    with UploadPage(d.env) as page:
+        console.say(Rule("The upload session: a page that guides the manual step", align="left"))
+        console.say("$ bfprov upload --no-browser")
+        console.say(f"For a person watching, the page is at {page.url}")
+        d.upload(("alice",), staged=True)
+        console.say(Rule('On the page, "Check": the staged pair logs in, goes live', align="left"))
+        console.say(f"alice: {page.check('alice')}\n")
     d.manifests()
     d.step("Every account logs in with its live pair", "bfprov verify")
     d.step("Nothing left to do", "bfprov plan --detailed-exitcode")

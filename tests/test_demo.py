@@ -16,7 +16,9 @@ def test_demo_runs_green(
     out = capfd.readouterr().out
     assert "$ bfprov apply --yes" in out
     assert "CERT_AUTH_REQUIRED" in out  # the staged pair before its upload
-    assert "1 promoted" in out
+    # The staged pair goes live through the upload page, whose address is shown.
+    assert "For a person watching, the page is at http://127.0.0.1:" in out
+    assert "alice: live: promoted and published" in out
     assert "No changes. 3 accounts match the profiles." in out
     assert "$ bfprov status" in out
     assert "Published alice to kubernetes " in out and "betfair-carmen.yaml" in out
