@@ -280,7 +280,8 @@ class TargetRef:
 
 
 class PublishEntry(BaseModel):
-    """One item of `publish:`: a mapping with exactly one of the target kinds."""
+    """One item of `publish:`: a mapping with exactly one of the target kinds (a kind is
+    one field here, named as the profile writes it)."""
 
     model_config = _FROZEN
 
@@ -291,7 +292,7 @@ class PublishEntry(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _one_key(cls, value: Any) -> Any:
-        kinds = ("vault", "aws_secrets_manager", "kubernetes")
+        kinds = tuple(cls.model_fields)
         if not isinstance(value, dict):
             # Not quoted: a value out of place could be a secret pasted in the wrong spot.
             raise ValueError("each publish item is a mapping like {vault: {...}}")
@@ -308,7 +309,10 @@ class PublishEntry(BaseModel):
     @property
     def target(self) -> TargetConfig:
         """The configuration this item names."""
-        config = self.vault or self.aws_secrets_manager or self.kubernetes
+        config: TargetConfig | None = next(
+            (c for name in type(self).model_fields if (c := getattr(self, name)) is not None),
+            None,
+        )
         assert config is not None  # _one_key, and every kind is a required model
         return config
 
