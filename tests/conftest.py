@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -12,8 +13,6 @@ from bfprov import crypto
 from bfprov.desired.models import Account
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from cryptography.hazmat.primitives.asymmetric import rsa
 
 # --- keys ------------------------------------------------------------------------------
@@ -105,6 +104,25 @@ def betfair_procedure() -> Callable[[Path, str, bytes, int], tuple[bytes, bytes]
         ).read_bytes()
 
     return run
+
+
+# --- a real browser: Debian's chromium, driven by Playwright ---------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's package: a browser download cannot work here)."""
+    from tests import needs
+
+    sync_api = needs.module("playwright.sync_api", "pip install playwright")
+    if not CHROMIUM.exists():
+        needs.missing("Debian's chromium package is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
 
 
 # --- real servers on loopback (tests/servers.py): visible to every test ---------------

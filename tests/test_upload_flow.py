@@ -51,19 +51,6 @@ def profile(root: Path, names: list[str]) -> str:
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium package is not installed")
-        pytest.skip("Debian's chromium package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
 def world(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[tuple[CliFleet, Emulator]]:
@@ -215,3 +202,28 @@ def test_the_page_refuses_requests_without_its_token(world: tuple[CliFleet, Emul
     finally:
         code, _, err = served.stop()
     assert code == 0, err
+
+
+def test_a_non_loopback_address_is_served_with_a_warning_and_ctrl_c_exits_0(
+    world: tuple[CliFleet, Emulator],
+) -> None:
+    fleet, _ = world
+    # Bound for a moment and sent nothing: the warning is what is tested.
+    everywhere = "0.0.0.0"  # noqa: S104
+    argv = [sys.executable, "-m", "bfprov", "upload", "--no-browser", "--host", everywhere]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    process = subprocess.Popen(
+        [*argv, "--profiles", str(fleet.profile)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    assert "2 pair(s) await their upload" in process.stdout.readline()
+    assert re.search(r"http://0\.0\.0\.0:\d+/\?token=", process.stdout.readline())
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "warning: --host 0.0.0.0 is not a loopback address" in err
+    assert "Traceback" not in out + err

@@ -144,18 +144,6 @@ def test_the_download_is_the_certificate_alone(served: tuple[UploadServer, Gate]
 # --- in the browser --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("Debian's chromium package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
 def test_the_page_lists_each_pair_and_updates_without_a_reload(
     served: tuple[UploadServer, Gate], browser: object
 ) -> None:
