@@ -227,3 +227,19 @@ def test_a_non_loopback_address_is_served_with_a_warning_and_ctrl_c_exits_0(
     assert process.returncode == 0, err
     assert "warning: --host 0.0.0.0 is not a loopback address" in err
     assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "70000"], "--port: 70000 is not a port number"),
+        # TEST-NET-1: no interface here has it, so binding fails (nothing is sent).
+        (["--host", "192.0.2.1"], "cannot serve on 192.0.2.1:0"),
+    ],
+)
+def test_a_bad_address_is_one_line_and_exit_1(
+    args: list[str], message: str, world: tuple[CliFleet, Emulator]
+) -> None:
+    fleet, _ = world
+    code, out, err = fleet.run("upload", "--no-browser", *args)
+    assert code == 1 and message in err and "Traceback" not in out + err

@@ -37,6 +37,8 @@ def upload(
     lock_timeout: float,
 ) -> int:
     """Serve the upload page until Ctrl-C or SIGTERM (exit 0)."""
+    if not 0 <= port <= 65535:
+        raise BfprovError(f"--port: {port} is not a port number (0 to 65535; 0: any free one)")
     everything = load(settings)
     desired = (selection or Selection()).of(everything)
     preflight(everything, settings.profiles, desired)  # a Check publishes: can it?
