@@ -22,6 +22,7 @@ from bfprov.upload.server import Secrets, UploadServer
 from bfprov.upload.session import UploadSession
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import FrameType
 
     from bfprov.settings import Settings
@@ -55,12 +56,13 @@ def upload(
         )
     except OSError as exc:
         raise BfprovError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
-    console.say(f"{len(entries)} pair(s) await their upload. Open the upload page:")
-    console.say(f"  {server.url}")
-    console.note("Ctrl-C stops it. From another machine: ssh -L PORT:127.0.0.1:PORT this-host")
-    if browser:
-        webbrowser.open(server.url)
-    _serve(server)
+    with _stopped_by_signals(server):
+        console.say(f"{len(entries)} pair(s) await their upload. Open the upload page:")
+        console.say(f"  {server.url}")
+        console.note("Ctrl-C stops it. From elsewhere: ssh -L PORT:127.0.0.1:PORT this-host")
+        if browser:
+            webbrowser.open(server.url)
+        _serve(server)
     done, total = server.session.progress()
     console.say(f"Upload session ended: {done} of {total} done.")
     return 0
@@ -68,18 +70,27 @@ def upload(
 
 def _serve(server: UploadServer) -> None:
     """Serve until Ctrl-C or SIGTERM, then let the checks under way finish."""
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        server.session.wait()
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(server: UploadServer) -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM stop the server, whenever they come (even before it
+    serves: `shutdown` then ends `serve_forever` as soon as it starts)."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+        yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        server.server_close()
-        server.session.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _loopback(host: str) -> bool:
