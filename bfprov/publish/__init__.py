@@ -1,6 +1,16 @@
-"""Publishing: delivering an account's live pair to where its bots run.
+"""Publishing, in one home: delivering an account's live pair to where its bots run.
 
-One module per target kind (`vault`, `aws`, `kubernetes`) behind the `Target` interface
-of `base`; `make_target` builds one from its configuration. `hooks` runs the profile's
-commands after a pair goes live or an account fails.
+- the target kinds, one module each (`vault`; `aws` with `aws_api` and `aws_list`;
+  `kubernetes`), registered once in `kinds.KINDS`, behind the interface of `base`;
+- what is checked before anything is written (`preflight`, through each kind's `key`,
+  `names` and `needs`);
+- what the targets hold, metadata only, and bfprov's records of its deliveries
+  (`observe`), brought in line with each other (`reconcile`);
+- publications in the plan (`planning`: the plan carries `TargetRef`s);
+- the run's deliveries and hooks, and `carry_out` (execute -> record -> deliver ->
+  hooks) for apply, promote and rollback (`deliver`, `hooks`), within the run's budget
+  for silent endpoints (`breaker`).
+
+Adding a target kind is one new module here plus one line in `kinds.KINDS` (and its
+settings model in `bfprov.desired.targets`, one field of `PublishEntry`).
 """
