@@ -4,6 +4,7 @@ and its examples, shown under its options in `bfprov COMMAND --help`."""
 
 from __future__ import annotations
 
+import re
 from typing import TypedDict
 
 from typer._click import Context, HelpFormatter  # Typer's own copy of Click
@@ -12,7 +13,12 @@ from typer.core import TyperCommand
 
 class Command(TyperCommand):
     """A command whose arguments show their name only (ACCOUNT...), not a Python type
-    after it (Typer's `ACCOUNT <list[str]>`)."""
+    after it (Typer's `ACCOUNT <list[str]>`), nor braces in the usage line."""
+
+    def collect_usage_pieces(self, ctx: Context) -> list[str]:
+        """Click's usage: a required argument bare (ACCOUNT), not in braces ({ACCOUNT})."""
+        pieces = super().collect_usage_pieces(ctx)
+        return [re.sub(r"^\{(.*)\}", r"\1", piece) for piece in pieces]
 
     def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
         sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}

@@ -49,6 +49,7 @@ def test_each_command_shows_readable_metavars_and_examples(
 ) -> None:
     out = _help(args, capsys)
     assert not re.search(r"<[a-z\[\]|, ]+>", out), out  # no <str>, <int>, <list[str]>
+    assert "{" not in out.splitlines()[0]  # a required argument is bare in the usage
     examples = out.split("Examples:")[1].strip().splitlines()
     assert examples and all(
         line.strip().startswith("bfprov " + " ".join(args)) for line in examples
