@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from bfprov import __version__
+from bfprov.cli_help import command_doc, doc
 from bfprov.cli_options import (
     AccountOpt,
     LockTimeoutOpt,
@@ -38,7 +39,7 @@ app = typer.Typer(
 )
 
 
-@app.command()
+@app.command(**command_doc("validate"))
 def validate(profiles: ProfilesOpt = None) -> None:
     """Check the profiles; nothing else."""
     from bfprov.commands.validate import validate as run
@@ -46,7 +47,7 @@ def validate(profiles: ProfilesOpt = None) -> None:
     raise typer.Exit(run(settings_of(profiles)))
 
 
-@app.command()
+@app.command(**command_doc("plan"))
 def plan(
     profiles: ProfilesOpt = None,
     account: AccountOpt = None,
@@ -54,7 +55,8 @@ def plan(
     replace: ReplaceOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="the plan as JSON")] = False,
     out: Annotated[
-        Path | None, typer.Option("--out", help="save the plan to FILE for `apply FILE`")
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="save the plan to FILE for `apply FILE`"),
     ] = None,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="exit 2 when changes are pending")
@@ -87,9 +89,11 @@ def plan(
     )
 
 
-@app.command()
+@app.command(**command_doc("apply"))
 def apply(
-    plan_file: Annotated[Path | None, typer.Argument(help="a plan saved by `plan --out`")] = None,
+    plan_file: Annotated[
+        Path | None, typer.Argument(metavar="FILE", help="a plan saved by `plan --out`")
+    ] = None,
     profiles: ProfilesOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="skip the login checks")] = False,
@@ -120,9 +124,9 @@ def apply(
     )
 
 
-@app.command()
+@app.command(**command_doc("rollback"))
 def rollback(
-    account: Annotated[str, typer.Argument(help="the account to roll back")],
+    account: Annotated[str, typer.Argument(metavar="ACCOUNT", help="the account to roll back")],
     profiles: ProfilesOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     lock_timeout: LockTimeoutOpt = "0",
@@ -134,7 +138,7 @@ def rollback(
     raise typer.Exit(run(settings_of(profiles), account=account, yes=yes, lock_timeout=wait))
 
 
-@app.command()
+@app.command(**command_doc("promote"))
 def promote(
     accounts: Annotated[
         list[str] | None,
@@ -167,7 +171,7 @@ def promote(
     )
 
 
-@app.command()
+@app.command(**command_doc("upload"))
 def upload(
     accounts: Annotated[
         list[str] | None,
@@ -194,8 +198,6 @@ def upload(
     Lists every selected pair awaiting its upload (new accounts never logged in, staged
     pairs), with its certificate to download and the Betfair page to upload it on.
     "Check" logs in with the pair and, on success, promotes, publishes and runs hooks.
-
-    Examples: bfprov upload; bfprov upload --select team=core --no-browser
     """
     from bfprov.commands.upload import upload as run
 
@@ -212,7 +214,7 @@ def upload(
     )
 
 
-@app.command()
+@app.command(**command_doc("verify"))
 def verify(
     profiles: ProfilesOpt = None,
     account: AccountOpt = None,
@@ -220,7 +222,9 @@ def verify(
     json_: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
     parallel: Annotated[
         int,
-        typer.Option("--parallel", callback=check_parallel, help="logins in flight (1 to 32)"),
+        typer.Option(
+            "--parallel", metavar="N", callback=check_parallel, help="logins in flight (1 to 32)"
+        ),
     ] = 8,
 ) -> None:
     """Log each account in with its live (and staged) pair, log out, report."""
@@ -236,7 +240,7 @@ def verify(
     )
 
 
-@app.command()
+@app.command(**command_doc("status"))
 def status(
     profiles: ProfilesOpt = None,
     account: AccountOpt = None,
@@ -258,10 +262,13 @@ def status(
     )
 
 
-@app.command()
+@app.command(**command_doc("history"))
 def history(
     names: Annotated[
-        list[str] | None, typer.Argument(help="accounts to show (default: all)", show_default=False)
+        list[str] | None,
+        typer.Argument(
+            metavar="ACCOUNT", help="accounts to show (default: all)", show_default=False
+        ),
     ] = None,
     profiles: ProfilesOpt = None,
     account: AccountOpt = None,
@@ -287,7 +294,7 @@ def history(
     )
 
 
-@app.command()
+@app.command(**command_doc("schema"))
 def schema() -> None:
     """Print the JSON Schema of a profile, for editors."""
     from bfprov.commands.schema import schema as run
@@ -295,7 +302,7 @@ def schema() -> None:
     raise typer.Exit(run())
 
 
-@app.command()
+@app.command(**command_doc("init"))
 def init(profiles: ProfilesOpt = None) -> None:
     """Write a commented starter profile."""
     from bfprov.commands.init import init as run
@@ -303,10 +310,10 @@ def init(profiles: ProfilesOpt = None) -> None:
     raise typer.Exit(run(settings_of(profiles)))
 
 
-app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(sandbox_app, name="sandbox", **doc("sandbox"))
 
 
-@app.command()
+@app.command(**command_doc("demo"))
 def demo(
     keep: Annotated[bool, typer.Option("--keep", help="keep the demo's directory")] = False,
 ) -> None:

@@ -16,6 +16,7 @@ ProfilesOpt = Annotated[
     Path | None,
     typer.Option(
         "--profiles",
+        metavar="PATH",
         help="profile file or directory [env BFPROV_PROFILES; default profiles/]",
         show_default=False,
     ),
@@ -24,12 +25,15 @@ LockTimeoutOpt = Annotated[
     str,
     typer.Option(
         "--lock-timeout",
+        metavar="DURATION",
         help="wait this long for another run's lock (30s, 5m, 1h; default 0: fail at once)",
     ),
 ]
 AccountOpt = Annotated[
     list[str] | None,
-    typer.Option("--account", help="only this account (repeatable)", show_default=False),
+    typer.Option(
+        "--account", metavar="NAME", help="only this account (repeatable)", show_default=False
+    ),
 ]
 SelectOpt = Annotated[
     list[str] | None,

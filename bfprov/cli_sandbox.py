@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from bfprov.cli_help import command_doc
 from bfprov.cli_options import ProfilesOpt, settings_of
 
 sandbox_app = typer.Typer(
@@ -15,18 +16,25 @@ sandbox_app = typer.Typer(
 )
 
 
-@sandbox_app.command("serve")
+@sandbox_app.command("serve", **command_doc("sandbox serve"))
 def sandbox_serve(
     profiles: ProfilesOpt = None,
-    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8443,
+    port: Annotated[
+        int, typer.Option(metavar="N", help="port on 127.0.0.1 (0: any free port)")
+    ] = 8443,
     state_dir: Annotated[
-        Path, typer.Option("--state-dir", help="where the emulator keeps its CA and accounts")
+        Path,
+        typer.Option(
+            "--state-dir", metavar="PATH", help="where the emulator keeps its CA and accounts"
+        ),
     ] = Path(".bfprov-sandbox"),
     upload_live: Annotated[
         bool, typer.Option("--upload-live", help="upload each account's live .crt at start")
     ] = False,
-    lock_after: Annotated[int, typer.Option(help="wrong passwords before a lock")] = 3,
-    rate_limit: Annotated[int, typer.Option(help="successful logins a minute before a ban")] = 100,
+    lock_after: Annotated[int, typer.Option(metavar="N", help="wrong passwords before a lock")] = 3,
+    rate_limit: Annotated[
+        int, typer.Option(metavar="N", help="successful logins a minute before a ban")
+    ] = 100,
 ) -> None:
     """Run the emulator; accounts come from the profiles (their secrets are read)."""
     from bfprov.commands.sandbox import serve
@@ -43,9 +51,11 @@ def sandbox_serve(
     )
 
 
-@sandbox_app.command("upload")
+@sandbox_app.command("upload", **command_doc("sandbox upload"))
 def sandbox_upload(
-    account: Annotated[str, typer.Argument(help="the account whose .crt to upload")],
+    account: Annotated[
+        str, typer.Argument(metavar="ACCOUNT", help="the account whose .crt to upload")
+    ],
     profiles: ProfilesOpt = None,
     staged: Annotated[bool, typer.Option("--staged", help="upload the staged pair's .crt")] = False,
 ) -> None:

@@ -366,7 +366,7 @@ def test_verify_reports_each_account_and_exits_by_the_live_pairs(fleet: Fleet) -
         assert len(r["fingerprint"]) == 64
     code, out, err = fleet.run("verify")
     assert code == 0
-    assert "SUCCESS" in out and "2 of 2 accounts log in" in err
+    assert "SUCCESS" in out and "2 of 2 accounts log in" in out
     for text in (out, err):
         assert PASSWORD not in text and APP_KEY not in text
 

@@ -74,8 +74,9 @@ def apply(
         live = live_checks(outcomes, targets) if verify else []
         live_results = run_checks(settings, live)
         record(staged_results + live_results, staged + live, locked=True)
-    console.emit(report(snap, outcomes, verify, quiet=console.quiet()))
-    console.emit(show(staged_results + live_results))
+    promoted = {o.account for o in outcomes if o.kind == "promoted"}
+    checks = show(staged_results + live_results, promoted)
+    console.emit(report(snap, outcomes, verify, quiet=console.quiet(), checks=checks))
     judged = verdict(staged_results, live_results, staged + live)
     if judged.pending:
         console.note("upload pending for " + ", ".join(judged.pending))

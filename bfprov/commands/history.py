@@ -12,8 +12,7 @@ from bfprov.durations import parse_duration
 from bfprov.errors import BfprovError
 from bfprov.observed.events import read_events
 from bfprov.plan.snapshot import load
-from bfprov.views.history import history_json_chunks, history_table
-from bfprov.views.status_table import TABLE_WIDTH
+from bfprov.views.history import HISTORY_WIDTH, history_json_chunks, history_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -49,7 +48,7 @@ def history(
         return 0
     shown = list(events)
     if shown:
-        console.table(history_table(shown), TABLE_WIDTH)
+        console.table(history_table(shown), HISTORY_WIDTH)
     console.note(f"{len(shown)} event{'' if len(shown) == 1 else 's'}")
     return 0
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from bfprov import console
 from bfprov.desired.selection import Selection, replacements
 from bfprov.errors import BfprovError
+from bfprov.plan.renewal import validity_notes
 from bfprov.plan.saved import saved_plan
 from bfprov.plan.snapshot import load
 from bfprov.publish.breaker import Breaker
@@ -55,6 +56,8 @@ def plan(
         console.raw(plan_markdown(snap.plan))
     else:
         console.say(plan_text(snap.plan))
+        for note in validity_notes(snap):
+            console.say(f"Note: {note}.")
         if out is not None:
             console.note(f"Saved the plan to {out}; run `bfprov apply {out}` to carry it out.")
     return 2 if detailed_exitcode and snap.plan.has_changes else 0

@@ -44,10 +44,13 @@ def verify(
     else:
         console.emit(show(results))
     failed = [r for r in results if r.pair == "live" and not r.success]
-    if not as_json:
+    said = summary(results, len(desired.targets), elapsed)
+    if as_json:
+        console.note(said)  # stdout is the JSON alone
+    elif not console.quiet():
         ok = sum(1 for r in results if r.pair == "live" and r.success)
-        console.note(f"{ok} of {len(desired.targets)} accounts log in with their live pair.")
-    console.note(summary(results, len(desired.targets), elapsed))
+        console.say(f"{ok} of {len(desired.targets)} accounts log in with their live pair.")
+        console.say(said)
     targets = {t.name: t for t in desired.targets}
     # A pair never uploaded still fails verify, but runs no on_failure: it awaits its upload.
     known = known_logins(results, checks)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bfprov.crypto import CertFacts
     from bfprov.desired.models import Account
+    from bfprov.plan.snapshot import Snapshot
 
 
 def jitter_offset(account: Account) -> timedelta:
@@ -51,3 +52,24 @@ def _days(delta: timedelta) -> str:
         return f"{n} day{'s' if n != 1 else ''}"
     hours = int(delta.total_seconds() // 3600)
     return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def validity_notes(snap: Snapshot) -> list[str]:
+    """A note for each account whose live certificate was made for another number of days
+    than its `validity.days` says now, and that this plan gives no new pair: a changed
+    validity is never a reason for a new key; it applies at the next rotation."""
+    renewed = {c.account for c in snap.plan.changes if c.action in ("create", "rotate")}
+    notes: list[str] = []
+    for target in snap.desired.targets:
+        cf = snap.observed.accounts[target.name].live.crt_facts
+        if cf is None or target.name in renewed:
+            continue
+        made = round((cf.not_after - cf.not_before).total_seconds() / 86400)
+        days = target.account.validity.days
+        if made != days:
+            notes.append(
+                f"{target.name}: validity.days is {days}, its live certificate was made for "
+                f"{made}: the new validity applies at the next rotation "
+                f"(or now with `bfprov apply --replace {target.name}`)"
+            )
+    return notes

@@ -18,10 +18,15 @@ if TYPE_CHECKING:
 
 
 def report(
-    snap: Snapshot, outcomes: Sequence[Outcome], verify: bool, *, quiet: bool
+    snap: Snapshot,
+    outcomes: Sequence[Outcome],
+    verify: bool,
+    *,
+    quiet: bool,
+    checks: Sequence[Message] = (),
 ) -> list[Message]:
-    """Each write to a target, the summary of an apply (unless `quiet`), and what the
-    operator must upload."""
+    """Each write to a target, the login `checks` (their table), the summary of an apply
+    (unless `quiet`), and what the operator must upload."""
     targets = {t.name: t for t in snap.desired.targets}
     actions = {c.account: c.action for c in snap.plan.changes}
     uploads: list[tuple[str, str, str]] = []
@@ -39,6 +44,7 @@ def report(
     for o in outcomes:
         said.append(Message(f"{o.account}: wrote {', '.join(o.written) or 'nothing'}", "detail"))
         said += [Message(line) for line in deliveries(o.account, o.delivered)]
+    said += checks
     if not quiet:
         said.append(Message(_summary(counts, outcomes)))
     if uploads:

@@ -18,30 +18,52 @@ if TYPE_CHECKING:
     from bfprov.observed.events import Event
 
 
+HISTORY_WIDTH = 100  # the table's width when standard output is not a terminal
+
+
 def history_table(events: Sequence[Event]) -> Table:
-    """One line per event, oldest first.
+    """One line per event, oldest first, in about 100 columns: the time to the minute
+    (UTC), the fingerprint's first 16 characters, the user alone (`--json` has it all).
 
     The trail is a file anyone with access may have written (or an older bfprov, before
     server text was cleaned): its text is shown without control characters or escapes.
     """
     from rich.table import Table
 
-    table = Table(title="History", title_justify="left")
-    for name in ("time", "account", "event", "fingerprint", "what", "by"):
-        table.add_column(name, overflow="fold")
+    table = Table(title="History (times in UTC)", title_justify="left")
+    table.add_column("time", no_wrap=True)
+    table.add_column("account", overflow="fold")
+    table.add_column("event", no_wrap=True)
+    table.add_column("fingerprint", no_wrap=True)
+    table.add_column("what", overflow="fold", min_width=28)
+    table.add_column("by", overflow="fold")
     for e in events:
-        what = e.target or (f"{e.pair} {e.login_status}" if e.login_status else "") or ""
-        if e.detail:
-            what = f"{what}: {e.detail}" if what else e.detail
         table.add_row(
-            _text(e.time),
+            _text(_minute(e.time)),
             _text(e.account),
             _text(e.event),
             _text(e.fingerprint[:16]) if e.fingerprint else "-",
-            _text(what or "-"),
-            _text(f"{e.user}@{e.host}"),
+            _text(_what(e) or "-"),
+            _text(e.user),
         )
     return table
+
+
+def _minute(time: str) -> str:
+    """`2026-12-06T07:45:12+00:00` as `2026-12-06 07:45` (the trail's times are UTC)."""
+    return time[:16].replace("T", " ") if time[10:11] == "T" else time
+
+
+def _what(e: Event) -> str:
+    """The target or the login checked, and the detail. A hook's detail names its
+    program already: by its file name, not its whole path."""
+    if e.event == "hook" and e.target:
+        detail = e.detail or ""
+        return detail.replace(e.target, e.target.rsplit("/", 1)[-1]) or e.target
+    what = e.target or (f"{e.pair} {e.login_status}" if e.login_status else "") or ""
+    if e.detail:
+        what = f"{what}: {e.detail}" if what else e.detail
+    return what
 
 
 def _text(value: str) -> Text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -10,12 +11,13 @@ if TYPE_CHECKING:
 
 
 def banner(url: str, ca_path: Path, profiles: Path, names: Sequence[str]) -> list[str]:
-    """Where the emulator listens, how to point bfprov at it, and its accounts."""
+    """Where the emulator listens, how to point bfprov at it (the CA bundle by its
+    absolute path: the exports work from any directory), and its accounts."""
     lines = [
         f"bfprov sandbox: Betfair identity emulator listening on {url}",
         "Point bfprov at it with:",
         f"  export BFPROV_IDENTITY_URL={url}",
-        f"  export BFPROV_CA_BUNDLE={ca_path}",
+        f"  export BFPROV_CA_BUNDLE={shlex.quote(str(ca_path.resolve()))}",
     ]
     if names:
         lines.append(f"Accounts from {profiles}: {', '.join(names)}")

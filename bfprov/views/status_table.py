@@ -71,7 +71,7 @@ def status_table(rows: Sequence[StatusRow]) -> Table:
             r.jurisdiction or "-",
             Text(r.state.value, style=STATE_STYLES[r.state]),
             f"{r.not_after:%Y-%m-%d}" if r.not_after else "-",
-            f"{r.days_left:.1f}" if r.days_left is not None else "-",
+            str(round(r.days_left)) if r.days_left is not None else "-",
             r.fingerprint[:16] if r.fingerprint else "-",
             Text(last),
         ]

@@ -10,15 +10,17 @@ from bfprov.console import Message
 from bfprov.views.json_text import dump_json
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from rich.table import Table
 
     from bfprov.verify.checks import CheckResult
 
 
-def results_table(results: Sequence[CheckResult]) -> Table:
-    """Account, jurisdiction, pair, fingerprint and result; remedies go below it."""
+def results_table(results: Sequence[CheckResult], promoted: Collection[str] = ()) -> Table:
+    """Account, jurisdiction, pair, fingerprint and result; remedies go below it. The
+    staged pair of an account `promoted` since its check is live now: its row says so
+    (the live row after it shows the same fingerprint)."""
     from rich.table import Table
 
     table = Table(title="Login checks", title_justify="left")
@@ -32,7 +34,8 @@ def results_table(results: Sequence[CheckResult]) -> Table:
             result += f" ({r.outcome.logout_error})"
         style = "green" if r.success else ("yellow" if r.awaiting_upload else "red")
         short = r.fingerprint[:16] if r.fingerprint else "-"
-        table.add_row(r.account, r.jurisdiction, r.pair, short, Text(result, style=style))
+        pair = "staged (now live)" if r.pair == "staged" and r.account in promoted else r.pair
+        table.add_row(r.account, r.jurisdiction, pair, short, Text(result, style=style))
     return table
 
 
@@ -41,12 +44,12 @@ def results_json(results: Sequence[CheckResult]) -> str:
     return dump_json([r.to_json() for r in results])
 
 
-def show(results: Sequence[CheckResult]) -> list[Message]:
+def show(results: Sequence[CheckResult], promoted: Collection[str] = ()) -> list[Message]:
     """The table of results, then what to do about each failure (nothing when there are
-    no results)."""
+    no results); `promoted`: accounts whose staged pair went live after its check."""
     if not results:
         return []
-    shown = [Message(results_table(results), "render")]
+    shown = [Message(results_table(results, promoted), "render")]
     todo = [r for r in results if not r.success]
     if todo:
         shown.append(Message("What to do:"))
