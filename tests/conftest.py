@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -107,9 +108,9 @@ def betfair_procedure() -> Callable[[Path, str, bytes, int], tuple[bytes, bytes]
     return run
 
 
-# --- real servers on loopback (tests/servers.py): visible to every test ---------------
+# --- real servers on loopback (tests/support/servers.py): visible to every test ---------------
 
-from tests.servers import (  # noqa: E402
+from tests.support.servers import (  # noqa: E402
     age_identity,
     aws,
     make_bundle,
@@ -132,3 +133,70 @@ __all__ = [
     "sops_env",
     "sops_on_path",
 ]
+
+
+# --- the one fleet builder (tests/support/fleet.py) ------------------------------------
+
+from tests.support import needs  # noqa: E402
+from tests.support.fleet import CliFleet, PublishFleet  # noqa: E402
+from tests.support.servers import MOTO, AgeIdentity, Bao, Moto  # noqa: E402
+from tests.support.targets_fleet import (  # noqa: E402
+    APP_KEY,
+    P12_PASSWORD,
+    PASSWORD,
+    TOKEN_ENV,
+    Switch,
+    TargetsFleet,
+)
+
+MakeCliFleet = Callable[..., CliFleet]
+MakePublishFleet = Callable[..., PublishFleet]
+
+
+@pytest.fixture
+def cli_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> MakeCliFleet:
+    """cli_fleet(profile_text, root=tmp_path, profile_path="fleet.yaml"): a CliFleet."""
+
+    def make(profile_text: str, root: Path | None = None, **kw: Any) -> CliFleet:
+        return CliFleet(root or tmp_path, capsys, profile_text, **kw)
+
+    return make
+
+
+@pytest.fixture
+def publish_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> MakePublishFleet:
+    """publish_fleet(names=..., targets=..., ...): a PublishFleet in tmp_path."""
+
+    def make(root: Path | None = None, **kw: Any) -> PublishFleet:
+        return PublishFleet(root or tmp_path, capsys, **kw)
+
+    return make
+
+
+@pytest.fixture
+def targets_fleet(
+    tmp_path: Path,
+    openbao: Bao,
+    aws: Moto,
+    sops_env: AgeIdentity,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> TargetsFleet:
+    monkeypatch.setenv(TOKEN_ENV, openbao.token)
+    monkeypatch.setenv("BF_PASSWORD", PASSWORD)
+    monkeypatch.setenv("BF_APP_KEY", APP_KEY)
+    monkeypatch.setenv("BF_P12_PASSWORD", P12_PASSWORD)
+    monkeypatch.delenv("BFPROV_OUTPUT_DIR", raising=False)
+    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    return TargetsFleet(tmp_path, openbao, aws.endpoint, sops_env, capsys, prefix=prefix)
+
+
+@pytest.fixture
+def own_moto() -> Iterator[Switch]:
+    switch = Switch(needs.module("moto.server", MOTO).ThreadedMotoServer)
+    switch.start()
+    try:
+        yield switch
+    finally:
+        switch.stop()
