@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bfprov import crypto
-from bfprov.desired.models import Account
+from bfprov.desired.models import Account, Desired
+from bfprov.desired.profile import load_profiles
+from bfprov.settings import Settings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,6 +59,20 @@ def _account(subject: dict[str, str] | None = None, **fields: Any) -> Account:
 def make_account() -> Callable[..., Account]:
     """make_account(subject={...}, **fields): a validated Account, "alice" by default."""
     return _account
+
+
+@pytest.fixture
+def load_desired(tmp_path: Path) -> Callable[[str], Desired]:
+    """load_desired(profile_text): the profile written to tmp_path/fleet.yaml, loaded as
+    bfprov loads it (output_dir relative to it; no BFPROV_ setting overrides it)."""
+
+    def load(text: str) -> Desired:
+        profile = tmp_path / "fleet.yaml"
+        profile.write_text(text)
+        settings = Settings(profiles=profile, output_dir=None, identity_url=None)
+        return load_profiles(profile, settings)
+
+    return load
 
 
 # --- the openssl command line ----------------------------------------------------------
