@@ -13,27 +13,19 @@ from bfprov.apply.executor import Inputs, execute
 from bfprov.desired.models import Desired
 from bfprov.plan.model import Action, NewPair, Promote
 from bfprov.plan.snapshot import snapshot
+from tests.support.fleet import profile_text
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-PROFILE = """\
-version: 1
-output_dir: certs
-defaults:
-  key: {{size: 1024}}
-  outputs: [key, crt, pem]
-accounts:
-  - name: alice
-    username: alice
-    password: {{env: P}}
-    app_key: {{env: A}}
-    subject: {{common_name: alice gen {generation}}}
-"""
 
 LoadDesired = Callable[[str], Desired]
+
+
+def profile(generation: int) -> str:
+    return profile_text("alice", outputs="key, crt, pem", common_name=f"alice gen {generation}")
 
 
 def inputs_for(desired: Desired, key: rsa.RSAPrivateKey | None, *, promote: bool) -> Inputs:
@@ -59,7 +51,7 @@ def inputs_for(desired: Desired, key: rsa.RSAPrivateKey | None, *, promote: bool
 def test_a_create_writes_the_pair_and_its_derived_files(
     load_desired: LoadDesired, rsa_key_1024: rsa.RSAPrivateKey, tmp_path: Path
 ) -> None:
-    desired = load_desired(PROFILE.format(generation=1))
+    desired = load_desired(profile(1))
     inputs = inputs_for(desired, rsa_key_1024, promote=False)
     assert inputs.change.action is Action.CREATE
     outcome = execute(inputs)
@@ -83,11 +75,11 @@ def test_a_rotation_stages_and_a_promotion_moves_staged_to_live(
     rsa_key_1024: rsa.RSAPrivateKey,
     tmp_path: Path,
 ) -> None:
-    execute(inputs_for(load_desired(PROFILE.format(generation=1)), rsa_key_1024, promote=False))
+    execute(inputs_for(load_desired(profile(1)), rsa_key_1024, promote=False))
     alice = tmp_path / "certs" / "alice"
     first = (alice / "client-1024.crt").read_bytes()
 
-    desired = load_desired(PROFILE.format(generation=2))
+    desired = load_desired(profile(2))
     staging = inputs_for(desired, crypto.generate_key(1024), promote=False)
     assert any(isinstance(s, NewPair) and s.staged for s in staging.change.steps)
     staged = execute(staging)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from bfprov import crypto
 from bfprov.desired.models import Desired
 from bfprov.observed.observe import archived_generations, observe
+from tests.support.fleet import profile_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,18 +21,7 @@ if TYPE_CHECKING:
 
 LoadDesired = Callable[[str], Desired]
 
-PROFILE = """\
-version: 1
-output_dir: certs
-defaults:
-  key: {size: 1024}
-  outputs: [key, crt, pem]
-accounts:
-  - {name: alice, username: alice, password: {env: P}, app_key: {env: A},
-     subject: {common_name: alice}}
-  - {name: bob, username: bob, password: {env: P}, app_key: {env: A},
-     subject: {common_name: bob}}
-"""
+PROFILE = profile_text("alice", "bob", outputs="key, crt, pem")
 
 
 def pair(desired: Desired, key: rsa.RSAPrivateKey) -> tuple[bytes, bytes, str]:

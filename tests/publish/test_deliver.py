@@ -20,6 +20,7 @@ from bfprov.plan.snapshot import snapshot
 from bfprov.publish.breaker import Breaker
 from bfprov.publish.deliver import Delivered, carry_out, deliver_change, publish, run_hooks
 from bfprov.publish.observe import read_deliveries
+from tests.support.fleet import profile_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,22 +40,15 @@ def profile(root: Path) -> str:
     """alice, published to two manifest directories, `good` and `blocked`; both hooks."""
     (root / "hook.py").write_text(HOOK)
     hook = json.dumps([sys.executable, str(root / "hook.py"), str(root / "hooks.jsonl")])
-    return f"""\
-version: 1
-output_dir: certs
-defaults:
-  key: {{size: 1024}}
-  outputs: [key, crt]
+    defaults = f"""\
   publish:
     - kubernetes: {{dir: good, namespace: bots, name: 'betfair-{{account}}'}}
     - kubernetes: {{dir: blocked, namespace: bots, name: 'betfair-{{account}}'}}
   hooks:
     on_live: {hook}
     on_failure: {hook}
-accounts:
-  - {{name: alice, username: alice, password: {{env: P}}, app_key: {{env: A}},
-      subject: {{common_name: alice}}}}
 """
+    return profile_text("alice", defaults=defaults)
 
 
 def created(desired: Desired, key: rsa.RSAPrivateKey) -> tuple[Target, Outcome]:

@@ -10,30 +10,19 @@ from bfprov.apply.store import write_deliveries
 from bfprov.desired.models import Desired
 from bfprov.layout import PUBLISHED_FILE, RECORD_DIR
 from bfprov.publish.observe import Delivery, observe_publications, read_deliveries
+from tests.support.fleet import profile_text
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 LoadDesired = Callable[[str], Desired]
 
-PROFILE = """\
-version: 1
-output_dir: certs
-defaults:
-  key: {size: 1024}
-  outputs: [key, crt]
-accounts:
-  - name: alice
-    username: alice
-    password: {env: P}
-    app_key: {env: A}
-    subject: {common_name: alice}
+TARGETS = """\
     publish:
       - kubernetes: {dir: k8s, namespace: bots, name: 'a-{account}'}
       - kubernetes: {dir: k8s, namespace: bots, name: 'b-{account}'}
-  - {name: bob, username: bob, password: {env: P}, app_key: {env: A},
-     subject: {common_name: bob}}
 """
+PROFILE = profile_text("alice", "bob", own={"alice": TARGETS})
 
 AT = "2026-01-01T00:00:00+00:00"
 

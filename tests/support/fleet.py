@@ -217,3 +217,25 @@ def leaks(fleet: PublishFleet, *tokens: str) -> list[tuple[str, str]]:
     needles = secret_needles(fleet, *tokens)
     blobs = [*fleet.texts, *fleet.records()]
     return [(n[:10], b[:80]) for b in blobs for n in needles if n and n in b]
+
+
+def profile_text(
+    *names: str,
+    outputs: str = "key, crt",
+    defaults: str = "",
+    own: dict[str, str] | None = None,
+    common_name: str = "{name}",
+) -> str:
+    """A small profile for unit tests: fast 1024-bit keys, secrets in P and A (never read
+    unless a test sets them), `outputs`, extra `defaults` lines (indented two spaces),
+    and per account its `own` lines (indented four) after its subject."""
+    accounts = "".join(
+        f"  - name: {n}\n    username: {n}\n"
+        f"    subject: {{common_name: {common_name.format(name=n)}}}\n" + (own or {}).get(n, "")
+        for n in names
+    )
+    return (
+        "version: 1\noutput_dir: certs\ndefaults:\n"
+        "  password: {env: P}\n  app_key: {env: A}\n"
+        f"  key: {{size: 1024}}\n  outputs: [{outputs}]\n{defaults}accounts:\n{accounts}"
+    )
