@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from bfprov.cli import main
 from bfprov.sandbox import Emulator
+from tests.support.fleet import CliFleet
 
 BITS = 1024  # fast keys: these tests are about logins and files, not key strength
 STEM = f"client-{BITS}"
@@ -72,20 +72,16 @@ def profile_text(
     )
 
 
-class Fleet:
+class Fleet(CliFleet):
     """A profile and its output directory; bfprov run in this process or as a child."""
 
     def __init__(
         self, root: Path, names: list[str], capsys: pytest.CaptureFixture[str], **kw: Any
     ) -> None:
-        self.root = root
+        super().__init__(root, capsys, profile_text(names, 1, **kw))
         self.names = names
-        self.profile = root / "fleet.yaml"
-        self.out = root / "certs"
-        self.capsys = capsys
         self.kw = kw
         self.generation = 1
-        self.write()
 
     def write(self) -> None:
         self.profile.write_text(profile_text(self.names, self.generation, **self.kw))
@@ -95,14 +91,7 @@ class Fleet:
         self.write()
 
     def run(self, *args: str, verbose: bool = False) -> tuple[int, str, str]:
-        code = main([*(["-v"] if verbose else []), *args, "--profiles", str(self.profile)])
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
-
-    def ok(self, *args: str) -> str:
-        code, out, err = self.run(*args)
-        assert code == 0, out + err
-        return out
+        return super().run(*(["-v"] if verbose else []), *args)
 
     def cli(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "bfprov", *args, "--profiles", str(self.profile)]

@@ -25,6 +25,7 @@ from bfprov.desired.models import Jurisdiction, Subject
 from bfprov.sandbox import Emulator
 from bfprov.sandbox import tls as sandbox_tls
 from bfprov.verify.client import Credentials, LoginClient, RateLimiter, endpoints
+from tests.support.fleet import CliFleet
 
 PASSWORD = "s3cret &=%+ é"
 APP_KEY = "scale-app-key"
@@ -217,7 +218,7 @@ def test_pairs_of_both_key_sizes_and_a_broken_one_share_one_client(
 # --- through the command line ---------------------------------------------------------------
 
 
-def fleet_profile(root: Path, n: int) -> Path:
+def fleet_text(n: int) -> str:
     lines = [
         "version: 1\noutput_dir: certs\ndefaults:\n  app_key: {env: BF_APP_KEY}\n"
         "  outputs: [key, crt]\naccounts:\n"
@@ -227,22 +228,19 @@ def fleet_profile(root: Path, n: int) -> Path:
             f"  - name: bot{i:02d}\n    username: bot{i:02d}\n"
             f"    password: {{env: BF_PASSWORD}}\n    subject: {{common_name: bot {i}}}\n"
         )
+    return "".join(lines)
+
+
+def fleet_profile(root: Path, n: int) -> Path:
     profile = root / "fleet.yaml"
-    profile.write_text("".join(lines))
+    profile.write_text(fleet_text(n))
     return profile
 
 
-class Fleet:
+class Fleet(CliFleet):
     def __init__(self, root: Path, n: int, capsys: pytest.CaptureFixture[str]) -> None:
-        self.root = root
+        super().__init__(root, capsys, fleet_text(n))
         self.n = n
-        self.profile = fleet_profile(root, n)
-        self.capsys = capsys
-
-    def run(self, *args: str) -> tuple[int, str, str]:
-        code = main([*args, "--profiles", str(self.profile)])
-        out = self.capsys.readouterr()
-        return code, out.out, out.err
 
     def serve(self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
         """Accounts and live uploads into `emulator`, and bfprov pointed at it."""
