@@ -3,7 +3,7 @@
     python bench/publish.py [--accounts 1000] [--bits 1024] [--plans 3]
 
 Targets: an OpenBao dev server (`bao server -dev`) and moto's Secrets Manager server
-(`moto_server`), each behind a counting proxy on loopback (tests/loopback_http.py: every
+(`moto_server`), each behind a counting proxy on loopback (tests/support/loopback_http.py: every
 call bfprov makes is counted there: Secrets Manager operations, Vault HTTP requests by
 method), and plain Kubernetes manifests.
 Each bfprov run is a fresh `python -m bfprov` process; CPU is that process's user+system
@@ -32,8 +32,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from run import bfprov, machine, med  # noqa: E402 (bench/run.py's measuring helpers)
 
-from tests.loopback_http import counting_proxy  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from tests.support.loopback_http import counting_proxy  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 TOKEN = secrets.token_hex(16)
 REGION = "eu-west-1"

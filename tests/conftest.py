@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bfprov import crypto
-from bfprov.desired.models import Account
+from bfprov.desired.models import Account, Desired
+from bfprov.desired.profile import load_profiles
+from bfprov.settings import Settings
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -55,6 +58,20 @@ def _account(subject: dict[str, str] | None = None, **fields: Any) -> Account:
 def make_account() -> Callable[..., Account]:
     """make_account(subject={...}, **fields): a validated Account, "alice" by default."""
     return _account
+
+
+@pytest.fixture
+def load_desired(tmp_path: Path) -> Callable[[str], Desired]:
+    """load_desired(profile_text): the profile written to tmp_path/fleet.yaml, loaded as
+    bfprov loads it (output_dir relative to it; no BFPROV_ setting overrides it)."""
+
+    def load(text: str) -> Desired:
+        profile = tmp_path / "fleet.yaml"
+        profile.write_text(text)
+        settings = Settings(profiles=profile, output_dir=None, identity_url=None)
+        return load_profiles(profile, settings)
+
+    return load
 
 
 # --- the openssl command line ----------------------------------------------------------
@@ -114,7 +131,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Headless Chromium (Debian's package: a browser download cannot work here)."""
-    from tests import needs
+    from tests.support import needs
 
     sync_api = needs.module("playwright.sync_api", "pip install playwright")
     if not CHROMIUM.exists():
@@ -125,9 +142,9 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-# --- real servers on loopback (tests/servers.py): visible to every test ---------------
+# --- real servers on loopback (tests/support/servers.py): visible to every test ---------------
 
-from tests.servers import (  # noqa: E402
+from tests.support.servers import (  # noqa: E402
     age_identity,
     aws,
     make_bundle,
@@ -150,3 +167,70 @@ __all__ = [
     "sops_env",
     "sops_on_path",
 ]
+
+
+# --- the one fleet builder (tests/support/fleet.py) ------------------------------------
+
+from tests.support import needs  # noqa: E402
+from tests.support.fleet import CliFleet, PublishFleet  # noqa: E402
+from tests.support.servers import MOTO, AgeIdentity, Bao, Moto  # noqa: E402
+from tests.support.targets_fleet import (  # noqa: E402
+    APP_KEY,
+    P12_PASSWORD,
+    PASSWORD,
+    TOKEN_ENV,
+    Switch,
+    TargetsFleet,
+)
+
+MakeCliFleet = Callable[..., CliFleet]
+MakePublishFleet = Callable[..., PublishFleet]
+
+
+@pytest.fixture
+def cli_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> MakeCliFleet:
+    """cli_fleet(profile_text, root=tmp_path, profile_path="fleet.yaml"): a CliFleet."""
+
+    def make(profile_text: str, root: Path | None = None, **kw: Any) -> CliFleet:
+        return CliFleet(root or tmp_path, capsys, profile_text, **kw)
+
+    return make
+
+
+@pytest.fixture
+def publish_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> MakePublishFleet:
+    """publish_fleet(names=..., targets=..., ...): a PublishFleet in tmp_path."""
+
+    def make(root: Path | None = None, **kw: Any) -> PublishFleet:
+        return PublishFleet(root or tmp_path, capsys, **kw)
+
+    return make
+
+
+@pytest.fixture
+def targets_fleet(
+    tmp_path: Path,
+    openbao: Bao,
+    aws: Moto,
+    sops_env: AgeIdentity,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> TargetsFleet:
+    monkeypatch.setenv(TOKEN_ENV, openbao.token)
+    monkeypatch.setenv("BF_PASSWORD", PASSWORD)
+    monkeypatch.setenv("BF_APP_KEY", APP_KEY)
+    monkeypatch.setenv("BF_P12_PASSWORD", P12_PASSWORD)
+    monkeypatch.delenv("BFPROV_OUTPUT_DIR", raising=False)
+    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    return TargetsFleet(tmp_path, openbao, aws.endpoint, sops_env, capsys, prefix=prefix)
+
+
+@pytest.fixture
+def own_moto() -> Iterator[Switch]:
+    switch = Switch(needs.module("moto.server", MOTO).ThreadedMotoServer)
+    switch.start()
+    try:
+        yield switch
+    finally:
+        switch.stop()
