@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import needs
+from tests.support import needs
 
 ROOT = Path(__file__).resolve().parents[2]
 
