@@ -7,11 +7,11 @@ import contextlib
 import signal
 import threading
 import webbrowser
-from ipaddress import ip_address
 from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.desired.selection import Selection
+from bfprov.desired.targets import is_loopback
 from bfprov.errors import BfprovError
 from bfprov.observed.observe import observe
 from bfprov.plan.snapshot import load
@@ -45,7 +45,7 @@ def upload(
     preflight(everything, settings.profiles, desired)  # a Check publishes: can it?
     entries = awaiting(desired, observe(desired, orphans=False), settings.identity_url)
     check = checker(settings, desired, lock_timeout=lock_timeout, warn=console.warn)
-    if not _loopback(host):
+    if not is_loopback(host):
         console.warn(
             f"--host {host} is not a loopback address: anyone who can reach it and holds the "
             "printed URL can check and promote these accounts"
@@ -91,12 +91,3 @@ def _stopped_by_signals(server: UploadServer) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -77,7 +77,7 @@ def _url(value: Any) -> Any:
             f"{shown} (user and password not shown): an address takes no user or password; "
             "give the credentials as a secret reference"
         )
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(f"{shown} would send secrets in clear; use https (http only on loopback)")
     if "?" in value:
         raise ValueError(f"{shown} (query not shown): an address takes no query ('?...')")
@@ -101,7 +101,8 @@ def shown_address(address: str) -> str:
     return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}"
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine's loopback (`localhost`, 127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from jinja2 import Environment, select_autoescape
 
+from bfprov.desired.targets import is_loopback
 from bfprov.observed.files import read_bytes
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class UploadServer(ThreadingHTTPServer):
         self.keys = keys
         self.rehearsal = rehearsal  # the Betfair links point at the emulator
         host, port = str(self.server_address[0]), self.server_address[1]
-        names = {host} | ({"localhost", "127.0.0.1"} if _loopback(host) else set())
+        names = {host} | ({"localhost", "127.0.0.1"} if is_loopback(host) else set())
         self.hosts = frozenset(f"{name}:{port}" for name in names)
         template = asset("page.html").decode()
         env = Environment(autoescape=select_autoescape(default=True), keep_trailing_newline=True)
@@ -81,10 +82,6 @@ class UploadServer(ThreadingHTTPServer):
         host, port = str(self.server_address[0]), self.server_address[1]
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/?token={quote(self.keys.token)}"
-
-
-def _loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
 
 
 class Handler(BaseHTTPRequestHandler):
