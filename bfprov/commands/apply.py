@@ -10,7 +10,7 @@ from bfprov import console
 from bfprov.apply.lock import apply_lock
 from bfprov.apply.run import p12_passwords, refresh_records, run_changes
 from bfprov.desired.selection import Selection, replacements
-from bfprov.notify.run import news_of, tell
+from bfprov.notify.run import login_failures, news_of, tell
 from bfprov.plan.model import Action
 from bfprov.plan.saved import check_saved_plan, requested
 from bfprov.plan.snapshot import load
@@ -84,6 +84,6 @@ def apply(
         console.error("login check failed for " + ", ".join(judged.accounts_failed))
     for name, delivered in failure_hooks(targets, judged):
         console.errors(hook_failures(name, delivered))
-    failed = {r.account: f"login {r.outcome.status or r.outcome.error}" for r in judged.failed}
+    failed = login_failures(judged.failed)
     console.warnings(tell(snap.desired.targets, news_of(targets, outcomes, failed)))
     return 1 if console.errors(delivery_failures(outcomes)) or judged.failed else 0

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from bfprov import console
 from bfprov.desired.selection import Selection
 from bfprov.errors import BfprovError
-from bfprov.notify.run import news_of, tell
+from bfprov.notify.run import login_failures, news_of, tell
 from bfprov.plan.snapshot import load
 from bfprov.publish.preflight import check
 from bfprov.verify import promotion
@@ -45,7 +45,7 @@ def promote(
         for line in deliveries(outcome.account, outcome.delivered):
             console.say(line)
     failed_delivery = console.errors(delivery_failures(done.outcomes))
-    refused = {r.account: f"login {r.outcome.status or r.outcome.error}" for r in done.results}
+    refused = login_failures(done.results)
     failed = {a: why for a, why in refused.items() if a in done.refused}
     targets = {t.name: t for t in desired.targets}
     console.warnings(tell(desired.targets, news_of(targets, done.outcomes, failed)))

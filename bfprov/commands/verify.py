@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bfprov import console
 from bfprov.desired.selection import Selection
-from bfprov.notify.run import News, tell
+from bfprov.notify.run import News, login_failures, tell
 from bfprov.observed.observe import observe
 from bfprov.plan.snapshot import load
 from bfprov.publish.deliver import on_failure
@@ -57,6 +57,6 @@ def verify(
     failing = [r for r in failed if not upload_pending(r, known)]
     for name in sorted({r.account for r in failing}):
         console.errors(hook_failures(name, on_failure(targets[name], failing)))
-    news = News(failed={r.account: f"login {r.outcome.status or r.outcome.error}" for r in failing})
+    news = News(failed=login_failures(failing))
     console.warnings(tell(desired.targets, news))
     return 1 if failed else 0

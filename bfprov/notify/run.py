@@ -13,12 +13,13 @@ from bfprov.errors import BfprovError
 from bfprov.notify import Message, send
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from pydantic import SecretStr
 
     from bfprov.apply.executor import Outcome
     from bfprov.desired.models import SecretRef, Target
+    from bfprov.verify.checks import CheckResult
 
 
 @dataclass
@@ -31,6 +32,11 @@ class News:
 
     def __bool__(self) -> bool:
         return bool(self.pending or self.promoted or self.failed)
+
+
+def login_failures(results: Iterable[CheckResult]) -> dict[str, str]:
+    """Each failed login check as the messages say it: account -> `login <loginStatus>`."""
+    return {r.account: f"login {r.outcome.status or r.outcome.error}" for r in results}
 
 
 def news_of(

@@ -42,8 +42,6 @@ class PublishError(BfprovError):
     The reason often quotes a server: it is cleaned of control characters and cut here,
     so output, records, events and history all get the same safe text.
 
-    `written_version` is set when the pair itself was written (as that version) but a
-    later step failed: it is then the version bfprov last wrote, to be recorded as such.
     `timed_out` is set when the target did not answer in time (the run's breaker counts it).
     """
 
@@ -53,12 +51,10 @@ class PublishError(BfprovError):
         reason: str,
         *,
         sep: str = ": ",
-        written_version: str | None = None,
         timed_out: bool = False,
     ) -> None:
         self.label = label
         self.reason = clean_text(reason, _MAX_REASON) or "failed"
-        self.written_version = written_version
         self.timed_out = timed_out
         super().__init__(f"{label}{sep}{self.reason}")
 

@@ -146,10 +146,9 @@ def publish(
             made = build(ref, timeout=run.timeout)
             result = run.call(config, label, partial(made.publish, bundle, last_version=last))
         except PublishError as exc:
-            version = exc.written_version or last
             fingerprint = previous.fingerprint if previous else None
             owed = went_live or (previous.owed if previous else None)
-            records[label] = Delivery(fingerprint, None, version, now, exc.reason, owed)
+            records[label] = Delivery(fingerprint, None, last, now, exc.reason, owed)
             delivered.failed.append(str(exc))
             delivered.failed_fingerprint = delivered.failed_fingerprint or bundle.fingerprint
             events.append(event(target.name, "publish_failed", target=label, detail=exc.reason,

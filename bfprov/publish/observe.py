@@ -25,7 +25,7 @@ from bfprov.publish.breaker import Breaker, endpoint
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bfprov.desired.models import Desired, Target
+    from bfprov.desired.models import Desired
     from bfprov.desired.targets import TargetConfig, TargetRef
     from bfprov.publish.base import Published
     from bfprov.publish.kinds import ObserveMany
@@ -90,16 +90,6 @@ def read_deliveries(directory: Path) -> dict[str, Delivery]:
         if all(v is None or isinstance(v, str) for v in values.values()) and values["at"]:
             found[str(label)] = Delivery(**values)  # type: ignore[arg-type]
     return found
-
-
-def targets_of(target: Target) -> tuple[TargetConfig, ...]:
-    """The publishing targets the profile names for this account."""
-    return tuple(ref.config for ref in target.publications)
-
-
-def labelled_targets(target: Target) -> dict[str, TargetConfig]:
-    """The account's publishing targets by label, in the profile's order."""
-    return {ref.label: ref.config for ref in target.publications}
 
 
 def observe_publications(
